@@ -1,0 +1,1 @@
+//! QuantTrader domain core.
