@@ -57,7 +57,6 @@ pub struct MatchOutcome {
     pub taker_stopped_by_stp: bool,
 }
 
-/// A view of a resting order.
 /// Aggregated price levels of both sides, best first: `(price, total quantity)`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Depth {
@@ -65,6 +64,7 @@ pub struct Depth {
     pub asks: Vec<(Price, Qty)>,
 }
 
+/// A view of a resting order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resting {
     pub order_id: OrderId,

@@ -12,7 +12,7 @@ pub mod order;
 pub mod risk;
 pub mod symbol;
 
-pub use book::{BookDelta, Fill, MatchBuffers, MatchOutcome, OrderBook, Resting, StpCancel};
+pub use book::{BookDelta, Depth, Fill, MatchBuffers, MatchOutcome, OrderBook, Resting, StpCancel};
 pub use ledger::{Balance, Ledger, LedgerError, Settlement};
 pub use money::{Amount, DecimalError, Overflow, Price, Qty};
 pub use order::{

@@ -1,0 +1,65 @@
+//! Commands: the only inputs of the engine. Each carries its sequence number and
+//! timestamp from outside (the sequencer), so applying a command log is deterministic.
+
+use qt_core::{Amount, AssetId, NewOrder, OrderId, Price, Qty, RiskLimits, SymbolId, SymbolSpec, UserId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Lists an asset; it gets the next asset id.
+    AddAsset {
+        code: String,
+        scale: u32,
+    },
+    /// Lists a symbol; `spec.id` must be the next symbol id.
+    AddSymbol(SymbolSpec),
+    /// Opens a user with its limits (the engine's defaults when `None`).
+    CreateUser {
+        user: UserId,
+        limits: Option<RiskLimits>,
+    },
+    Deposit {
+        user: UserId,
+        asset: AssetId,
+        amount: Amount,
+    },
+    Withdraw {
+        user: UserId,
+        asset: AssetId,
+        amount: Amount,
+    },
+    Place(NewOrder),
+    Cancel {
+        user: UserId,
+        order_id: OrderId,
+    },
+    /// New limit price and/or new total quantity.
+    Amend {
+        user: UserId,
+        order_id: OrderId,
+        price: Option<Price>,
+        qty: Option<Qty>,
+    },
+    MassCancel {
+        user: UserId,
+        symbol: Option<SymbolId>,
+    },
+    SetLimits {
+        user: UserId,
+        limits: RiskLimits,
+    },
+    /// `user: None` is the global switch. Switching on cancels the affected open orders.
+    SetKillSwitch {
+        user: Option<UserId>,
+        on: bool,
+    },
+}
+
+/// A command as journaled: sequence number (strictly increasing), time in nanoseconds
+/// since the Unix epoch (UTC), and the command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandEnvelope {
+    pub seq: u64,
+    pub ts: i64,
+    pub cmd: Command,
+}
