@@ -1,1 +1,39 @@
-fn main() {}
+//! The `quanttrader` binary: a thin layer of argument parsing over the library crates.
+
+mod bench;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "quanttrader",
+    version,
+    about = "QuantTrader: a trading platform (matching, risk, settlement, market data)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Benchmarks that print figures.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchWhat {
+    /// Single-threaded engine throughput and latency on an exchange-core style workload.
+    Engine(bench::EngineBenchArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Commands::Bench { what: BenchWhat::Engine(args) } => bench::engine(&args),
+    }
+}
