@@ -1,0 +1,130 @@
+{{/*
+The pod template shared by the Deployment, the Rollout and the all-in-one StatefulSet.
+Input: {"root": $, "name": "<component>", "c": <merged settings>, "saName": "...",
+        "dataVolume": "<claim template name or empty>"}.
+The config checksum annotation rolls the pods when the ConfigMap changes.
+*/}}
+{{- define "quanttrader.podTemplate" -}}
+{{- $root := .root }}
+{{- $c := .c }}
+metadata:
+  labels:
+    {{- include "quanttrader.componentLabels" . | nindent 4 }}
+    {{- with $c.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
+    {{- with $c.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ .saName }}
+  automountServiceAccountToken: {{ $c.serviceAccount.automountToken }}
+  {{- with $root.Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $c.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  terminationGracePeriodSeconds: {{ $c.terminationGracePeriodSeconds }}
+  securityContext:
+    {{- include "quanttrader.podSecurityContext" . | nindent 4 }}
+  {{- if $c.topologySpread.enabled }}
+  topologySpreadConstraints:
+    - maxSkew: {{ $c.topologySpread.maxSkew }}
+      topologyKey: topology.kubernetes.io/zone
+      whenUnsatisfiable: {{ $c.topologySpread.zoneWhenUnsatisfiable }}
+      labelSelector:
+        matchLabels:
+          {{- include "quanttrader.componentSelectorLabels" . | nindent 10 }}
+      matchLabelKeys: [pod-template-hash]
+    - maxSkew: 1
+      topologyKey: kubernetes.io/hostname
+      whenUnsatisfiable: ScheduleAnyway
+      labelSelector:
+        matchLabels:
+          {{- include "quanttrader.componentSelectorLabels" . | nindent 10 }}
+      matchLabelKeys: [pod-template-hash]
+  {{- end }}
+  containers:
+    - name: quanttrader
+      image: {{ include "quanttrader.image" $root | quote }}
+      imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+      args:
+        {{- toYaml (concat $c.args $c.extraArgs) | nindent 8 }}
+      ports:
+        - name: http
+          containerPort: {{ $c.containerPort }}
+          protocol: TCP
+      env:
+        - name: QT_COMPONENT
+          value: {{ .name | quote }}
+        - name: QT_POD_NAME
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.name
+        {{- range $k, $v := $c.env }}
+        - name: {{ $k }}
+          value: {{ $v | toString | quote }}
+        {{- end }}
+      envFrom:
+        - configMapRef:
+            name: {{ include "quanttrader.fullname" $root }}
+        {{- range include "quanttrader.componentSecrets" (dict "root" $root "name" .name) | fromJsonArray }}
+        - secretRef:
+            name: {{ . }}
+        {{- end }}
+      securityContext:
+        {{- include "quanttrader.containerSecurityContext" . | nindent 8 }}
+      resources:
+        {{- toYaml $c.resources | nindent 8 }}
+      startupProbe:
+        httpGet:
+          path: {{ $c.probes.startup.path }}
+          port: http
+        periodSeconds: {{ $c.probes.startup.periodSeconds }}
+        timeoutSeconds: {{ $c.probes.startup.timeoutSeconds }}
+        failureThreshold: {{ $c.probes.startup.failureThreshold }}
+      livenessProbe:
+        httpGet:
+          path: {{ $c.probes.liveness.path }}
+          port: http
+        initialDelaySeconds: {{ $c.probes.liveness.initialDelaySeconds }}
+        periodSeconds: {{ $c.probes.liveness.periodSeconds }}
+        timeoutSeconds: {{ $c.probes.liveness.timeoutSeconds }}
+        failureThreshold: {{ $c.probes.liveness.failureThreshold }}
+      readinessProbe:
+        httpGet:
+          path: {{ $c.probes.readiness.path }}
+          port: http
+        initialDelaySeconds: {{ $c.probes.readiness.initialDelaySeconds }}
+        periodSeconds: {{ $c.probes.readiness.periodSeconds }}
+        timeoutSeconds: {{ $c.probes.readiness.timeoutSeconds }}
+        failureThreshold: {{ $c.probes.readiness.failureThreshold }}
+      volumeMounts:
+        # The root file system is read-only; /tmp is the only scratch space.
+        - name: tmp
+          mountPath: /tmp
+        {{- if .dataVolume }}
+        - name: {{ .dataVolume }}
+          mountPath: /var/lib/quanttrader
+        {{- end }}
+  volumes:
+    - name: tmp
+      emptyDir:
+        sizeLimit: 256Mi
+  {{- with $c.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $c.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $c.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
