@@ -928,7 +928,11 @@ impl Exchange {
         }
         let remaining = Qty(qty.0 - filled.0);
         if self.config.risk_enabled {
-            let worst = price.unwrap_or_default();
+            // A waiting stop-market order has no limit price: its reservation was made
+            // at the collar of its stop price, and stays so.
+            let stop = self.orders.get(&order_id).and_then(|o| o.order.stop_price);
+            let spec = &self.symbols[symbol.0 as usize].spec;
+            let worst = price.or_else(|| stop.map(|s| spec.collar_price(s, side == Side::Buy))).unwrap_or_default();
             let increase = Qty((qty.0 - old_qty.0).max(0));
             let check_qty = if increase.is_positive() { increase } else { remaining };
             if let Err(r) = self.check_risk(user, symbol, side, check_qty, worst, true) {
