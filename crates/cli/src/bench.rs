@@ -33,13 +33,13 @@ pub struct EngineBenchArgs {
     #[arg(long, default_value_t = 2_000)]
     pub users: u64,
     /// Resting orders per book before measuring.
-    #[arg(long, default_value_t = 1_000)]
+    #[arg(long, default_value_t = 3_000)]
     pub depth: usize,
     /// Seed of the workload generator.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Pre-trade risk and settlement.
-    #[arg(long, value_enum, default_value = "both")]
+    /// Pre-trade risk and settlement; `both` runs off then on and reports the ratio.
+    #[arg(long, value_enum, default_value = "off")]
     pub risk: RiskMode,
     /// Repetitions per mode; the median throughput is reported.
     #[arg(long, default_value_t = 3)]
@@ -49,34 +49,33 @@ pub struct EngineBenchArgs {
     pub json: bool,
 }
 
+/// One mode's figures; with `--json` and one mode this is the whole output.
 #[derive(Debug, Serialize)]
 struct ModeResult {
     risk: bool,
+    ops: usize,
+    /// Median over the runs.
     ops_per_sec: f64,
     ops_per_sec_runs: Vec<f64>,
-    latency_ns: Percentiles,
+    p50_ns: u64,
+    p90_ns: u64,
+    p99_ns: u64,
+    p999_ns: u64,
+    max_ns: u64,
     events_per_op: f64,
     state_hash: String,
-}
-
-#[derive(Debug, Serialize)]
-struct Percentiles {
-    p50: u64,
-    p90: u64,
-    p99: u64,
-    p999: u64,
-    max: u64,
-}
-
-#[derive(Debug, Serialize)]
-struct Report {
     workload: WorkloadInfo,
-    modes: Vec<ModeResult>,
-    /// Risk-on throughput divided by risk-off throughput, when both ran.
-    risk_on_vs_off: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
+struct BothReport {
+    off: ModeResult,
+    on: ModeResult,
+    /// Risk-on throughput divided by risk-off throughput, measured in the same process.
+    risk_on_vs_off: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
 struct WorkloadInfo {
     symbols: u16,
     users: u64,
@@ -86,7 +85,7 @@ struct WorkloadInfo {
     mix: Mix,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 struct Mix {
     gtc: usize,
     ioc: usize,
@@ -130,7 +129,9 @@ fn latency_pass(risk: bool, w: &Workload, hist: &mut Histogram<u64>) {
     }
 }
 
-fn run_mode(risk: bool, args: &EngineBenchArgs, w: &Workload) -> Result<ModeResult> {
+fn run_mode(risk: bool, args: &EngineBenchArgs, w: &Workload, info: &WorkloadInfo) -> Result<ModeResult> {
+    // Warm-up: caches, branch predictors and the allocator's free lists; not measured.
+    throughput_pass(risk, w);
     let mut runs = Vec::new();
     let mut hash: Option<String> = None;
     let mut events = 0;
@@ -151,17 +152,17 @@ fn run_mode(risk: bool, args: &EngineBenchArgs, w: &Workload) -> Result<ModeResu
     sorted.sort_by(f64::total_cmp);
     Ok(ModeResult {
         risk,
+        ops: w.ops.len(),
         ops_per_sec: sorted[sorted.len() / 2],
         ops_per_sec_runs: runs,
-        latency_ns: Percentiles {
-            p50: hist.value_at_quantile(0.5),
-            p90: hist.value_at_quantile(0.9),
-            p99: hist.value_at_quantile(0.99),
-            p999: hist.value_at_quantile(0.999),
-            max: hist.max(),
-        },
+        p50_ns: hist.value_at_quantile(0.5),
+        p90_ns: hist.value_at_quantile(0.9),
+        p99_ns: hist.value_at_quantile(0.99),
+        p999_ns: hist.value_at_quantile(0.999),
+        max_ns: hist.max(),
         events_per_op: events as f64 / w.ops.len() as f64,
         state_hash: hash.unwrap_or_default(),
+        workload: info.clone(),
     })
 }
 
@@ -193,36 +194,32 @@ pub fn engine(args: &EngineBenchArgs) -> Result<()> {
         cancel: count(OpKind::Cancel),
         amend: count(OpKind::Amend),
     };
-    let modes: Vec<bool> = match args.risk {
-        RiskMode::Off => vec![false],
-        RiskMode::On => vec![true],
-        RiskMode::Both => vec![false, true],
+    let info = WorkloadInfo {
+        symbols: args.symbols,
+        users: args.users,
+        depth: args.depth,
+        ops: args.ops,
+        seed: args.seed,
+        mix,
     };
-    let mut results = Vec::new();
-    for risk in modes {
-        results.push(run_mode(risk, args, &w)?);
-    }
-    let ratio = match (results.iter().find(|r| !r.risk), results.iter().find(|r| r.risk)) {
-        (Some(off), Some(on)) => Some(on.ops_per_sec / off.ops_per_sec),
-        _ => None,
-    };
-    let report = Report {
-        workload: WorkloadInfo {
-            symbols: args.symbols,
-            users: args.users,
-            depth: args.depth,
-            ops: args.ops,
-            seed: args.seed,
-            mix,
-        },
-        modes: results,
-        risk_on_vs_off: ratio,
+    let results = match args.risk {
+        RiskMode::Off => vec![run_mode(false, args, &w, &info)?],
+        RiskMode::On => vec![run_mode(true, args, &w, &info)?],
+        RiskMode::Both => vec![run_mode(false, args, &w, &info)?, run_mode(true, args, &w, &info)?],
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut results = results.into_iter();
+        match (results.next(), results.next()) {
+            (Some(off), Some(on)) => {
+                let risk_on_vs_off = on.ops_per_sec / off.ops_per_sec;
+                println!("{}", serde_json::to_string_pretty(&BothReport { off, on, risk_on_vs_off })?);
+            }
+            (Some(one), None) => println!("{}", serde_json::to_string_pretty(&one)?),
+            _ => {}
+        }
         return Ok(());
     }
-    let m = &report.workload.mix;
+    let m = &info.mix;
     println!(
         "workload: {} symbols, {} users, {} resting/book, {} ops (gtc {} ioc {} cancel {} amend {}), seed {}",
         args.symbols, args.users, args.depth, args.ops, m.gtc, m.ioc, m.cancel, m.amend, args.seed
@@ -231,22 +228,21 @@ pub fn engine(args: &EngineBenchArgs) -> Result<()> {
         "{:<6} {:>14} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10}",
         "risk", "ops/s", "p50 ns", "p90 ns", "p99 ns", "p99.9", "max ns", "events/op"
     );
-    for r in &report.modes {
-        let l = &r.latency_ns;
+    for r in &results {
         println!(
             "{:<6} {:>14.0} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10.2}",
             if r.risk { "on" } else { "off" },
             r.ops_per_sec,
-            l.p50,
-            l.p90,
-            l.p99,
-            l.p999,
-            l.max,
+            r.p50_ns,
+            r.p90_ns,
+            r.p99_ns,
+            r.p999_ns,
+            r.max_ns,
             r.events_per_op
         );
     }
-    if let Some(ratio) = report.risk_on_vs_off {
-        println!("risk on / risk off throughput: {ratio:.2}");
+    if let [off, on] = &results[..] {
+        println!("risk on / risk off throughput: {:.2}", on.ops_per_sec / off.ops_per_sec);
     }
     Ok(())
 }

@@ -352,6 +352,8 @@ pub struct NewOrder {
     pub qty: Qty,
     pub post_only: bool,
     pub stp: StpMode,
+    /// The client's own reference, echoed back; at most 64 characters (checked at intake).
+    pub client_order_id: Option<String>,
 }
 
 #[cfg(test)]

@@ -87,6 +87,7 @@ impl Harness {
             qty: Qty(qty),
             post_only: false,
             stp: StpMode::CancelNewest,
+            client_order_id: None,
         }
     }
 

@@ -98,6 +98,7 @@ impl Gen {
             qty: Qty(self.rng.random_range(1..=100)),
             post_only: false,
             stp: StpMode::CancelNewest,
+            client_order_id: None,
         }
     }
 
