@@ -1,7 +1,7 @@
 {{/*
 The pod template shared by the Deployment, the Rollout and the all-in-one StatefulSet.
 Input: {"root": $, "name": "<component>", "c": <merged settings>, "saName": "...",
-        "dataVolume": "<claim template name or empty>"}.
+        "dataVolume": "<claim template name or empty>", "secretsFor": "<name in externalSecrets.secrets.*.components, default: name>"}.
 The config checksum annotation rolls the pods when the ConfigMap changes.
 */}}
 {{- define "quanttrader.podTemplate" -}}
@@ -72,7 +72,7 @@ spec:
       envFrom:
         - configMapRef:
             name: {{ include "quanttrader.fullname" $root }}
-        {{- range include "quanttrader.componentSecrets" (dict "root" $root "name" .name) | fromJsonArray }}
+        {{- range include "quanttrader.componentSecrets" (dict "root" $root "name" (default .name .secretsFor)) | fromJsonArray }}
         - secretRef:
             name: {{ . }}
         {{- end }}
