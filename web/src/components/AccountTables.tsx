@@ -2,7 +2,7 @@
 
 import { useTrading } from '../hooks/useStore';
 import { isNegative, parseDec } from '../lib/decimal';
-import { assetPlaces, fmt, fmtDateTime, precisionOf } from '../lib/format';
+import { assetPlaces, fmt, fmtAtLeast, fmtDateTime, precisionOf } from '../lib/format';
 
 export function Balances() {
   const balances = useTrading((s) => s.balances);
@@ -23,8 +23,8 @@ export function Balances() {
           return (
             <tr key={b.asset} data-asset={b.asset}>
               <td>{b.asset}</td>
-              <td className="mono num" data-testid={`balance-${b.asset}`}>{fmt(b.available, places)}</td>
-              <td className="mono num muted">{fmt(b.reserved, places)}</td>
+              <td className="mono num" data-testid={`balance-${b.asset}`}>{fmtAtLeast(b.available, places)}</td>
+              <td className="mono num muted">{fmtAtLeast(b.reserved, places)}</td>
             </tr>
           );
         })}
@@ -109,7 +109,7 @@ export function TradeHistory() {
                 <td className="mono num">{fmt(e.price, p.price)}</td>
                 <td className="mono num">{fmt(e.quantity, p.qty)}</td>
                 <td className="mono num muted">
-                  {fmt(e.fee, 2)} {e.fee_asset}
+                  {fmtAtLeast(e.fee, 2)} {e.fee_asset}
                 </td>
                 <td className="muted">{e.liquidity.toLowerCase()}</td>
                 <td className="muted mono">{e.order_id}</td>

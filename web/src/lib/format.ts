@@ -1,6 +1,6 @@
 // Display helpers: decimal strings shown at the symbol's own precision, times in local time.
 
-import { formatDec, stepPlaces } from './decimal';
+import { formatDec, normalize, parseDec, stepPlaces } from './decimal';
 import type { SymbolInfo } from './types';
 
 export interface Precision {
@@ -27,10 +27,20 @@ export function fmtDateTime(iso: string): string {
   return `${d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' })} ${d.toLocaleTimeString(undefined, { hour12: false })}`;
 }
 
-/** Places for an asset's balance: the quote asset at 2, others at 8 but trimmed by formatDec's input scale. */
+/** Display places for an asset: a base asset at its lot precision, anything else (quote, fees) at 2. */
 export function assetPlaces(asset: string, symbols: SymbolInfo[]): number {
   for (const s of symbols) {
     if (s.base_asset === asset) return stepPlaces(s.lot_size);
   }
   return 2;
+}
+
+/**
+ * At least `minPlaces` decimals, more when the value has them: for balances and fees, where
+ * rounding would hide real money (a 0.003 USD fee is not "0.00").
+ */
+export function fmtAtLeast(value: string | null | undefined, minPlaces: number): string {
+  const d = value ? parseDec(value) : null;
+  if (!d) return formatDec(value, minPlaces);
+  return formatDec(d, Math.max(minPlaces, normalize(d).scale));
 }
