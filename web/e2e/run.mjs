@@ -84,6 +84,17 @@ function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Servers started by this run: killed if the run itself is killed (e.g. by the CI timeout),
+// so no orphan keeps the port or the data dir.
+const running = new Set();
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    for (const p of running) p.kill('SIGKILL');
+    console.log(`interrupted by ${sig}`);
+    process.exit(1);
+  });
+}
+
 class Server {
   constructor(port, dataDir) {
     this.port = port;
@@ -97,6 +108,9 @@ class Server {
     const args = ['run', '--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--admin-token', ADMIN_TOKEN, '--seed', '7', '--web-dir', WEB_DIR];
     this.log.write(`\n--- ${new Date().toISOString()} ${BIN} ${args.join(' ')}\n`);
     this.proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' } });
+    const proc = this.proc;
+    running.add(proc);
+    proc.once('exit', () => running.delete(proc));
     this.proc.stdout.pipe(this.log, { end: false });
     this.proc.stderr.pipe(this.log, { end: false });
     const exited = new Promise((resolve) => this.proc.once('exit', (code, sig) => resolve(`exited early (code ${code}, signal ${sig})`)));
