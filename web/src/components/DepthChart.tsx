@@ -28,15 +28,30 @@ export const DepthChart = memo(function DepthChart() {
       </section>
     );
   }
-  const xs = [...b, ...a].map((d) => d.x);
-  const minX = Math.min(...xs);
-  const maxX = Math.max(...xs);
-  const maxY = Math.max(...[...b, ...a].map((d) => d.y), Number.MIN_VALUE);
+  // Symmetric window around the mid, as wide as the nearer side reaches: one far-away order
+  // must not squash the interesting part of the book into a sliver.
+  const mid = b.length && a.length ? (b[0].x + a[0].x) / 2 : null;
+  let minX: number;
+  let maxX: number;
+  if (mid !== null) {
+    const reachB = mid - b[b.length - 1].x;
+    const reachA = a[a.length - 1].x - mid;
+    const half = Math.min(reachB, reachA) > 0 ? Math.min(reachB, reachA) : Math.max(reachB, reachA);
+    minX = mid - half;
+    maxX = mid + half;
+  } else {
+    const xs = [...b, ...a].map((d) => d.x);
+    minX = Math.min(...xs);
+    maxX = Math.max(...xs);
+  }
+  const inB = clip(b, minX, maxX);
+  const inA = clip(a, minX, maxX);
+  const maxY = Math.max(...[...inB, ...inA].map((d) => d.y), Number.MIN_VALUE);
   const sx = (x: number) => (maxX === minX ? W / 2 : ((x - minX) / (maxX - minX)) * W);
   const sy = (y: number) => H - PAD_B - (y / maxY) * (H - PAD_B - 6);
 
-  // A step path from the best price outwards, closed down to the axis.
-  const area = (pts: { x: number; y: number }[]): string => {
+  // A step path from the best price outwards to the window's edge, closed down to the axis.
+  const area = (pts: { x: number; y: number }[], edge: number): string => {
     if (!pts.length) return '';
     let d = `M${sx(pts[0].x)},${sy(0)}`;
     let prevY = 0;
@@ -44,24 +59,26 @@ export const DepthChart = memo(function DepthChart() {
       d += ` L${sx(pt.x)},${sy(prevY)} L${sx(pt.x)},${sy(pt.y)}`;
       prevY = pt.y;
     }
-    d += ` L${sx(pts[pts.length - 1].x)},${sy(0)} Z`;
+    d += ` L${sx(edge)},${sy(prevY)} L${sx(edge)},${sy(0)} Z`;
     return d;
   };
-  const mid = b.length && a.length ? (b[0].x + a[0].x) / 2 : null;
-
   return (
     <section className="panel depth" aria-labelledby="depth-title">
       <h2 id="depth-title">Depth</h2>
       <svg viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" className="depth-svg" role="img" aria-label="Cumulative bid and ask depth" data-testid="depth-chart">
-        <path d={area(b)} className="depth-bid" data-testid="depth-bids" />
-        <path d={area(a)} className="depth-ask" data-testid="depth-asks" />
+        <path d={area(inB, minX)} className="depth-bid" data-testid="depth-bids" />
+        <path d={area(inA, maxX)} className="depth-ask" data-testid="depth-asks" />
         {mid !== null && <line x1={sx(mid)} x2={sx(mid)} y1={0} y2={H - PAD_B} className="depth-mid" />}
       </svg>
       <div className="depth-axis mono small muted">
-        <span>{fmt(String(minX), p.price)}</span>
+        <span>{fmt(minX.toFixed(p.price), p.price)}</span>
         {bids[0] && asks[0] && <span>{`${fmt(bids[0].p, p.price)} / ${fmt(asks[0].p, p.price)}`}</span>}
-        <span>{fmt(String(maxX), p.price)}</span>
+        <span>{fmt(maxX.toFixed(p.price), p.price)}</span>
       </div>
     </section>
   );
 });
+
+function clip(pts: { x: number; y: number }[], lo: number, hi: number): { x: number; y: number }[] {
+  return pts.filter((p) => p.x >= lo && p.x <= hi);
+}

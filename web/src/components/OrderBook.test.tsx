@@ -46,4 +46,12 @@ describe('OrderBookPanel', () => {
     expect(screen.getByText('resyncing…')).toBeInTheDocument();
     expect(within(screen.getByTestId('bids')).queryAllByRole('row')).toHaveLength(0);
   });
+
+  it('keeps the depth chart on the interesting part of the book', async () => {
+    const { store, ws } = await setup();
+    const { container } = renderWith(store, <DepthChart />);
+    act(() => ws.receive({ type: 'book_snapshot', symbol: 'BTC-USD', sequence: 1, bids: [['100.00', '1'], ['99.00', '1'], ['50.00', '9']], asks: [['101.00', '1'], ['102.00', '2']] }));
+    // Window = mid 100.50 +/- the nearer reach (asks: 1.50); the lone bid at 50 is clipped.
+    expect(container.querySelector('.depth-axis')?.textContent).toBe('99.00100.00 / 101.00102.00');
+  });
 });

@@ -36,7 +36,8 @@ export function PriceChart() {
     if (!box) return;
     const chart = createChart(box, {
       autoSize: true,
-      layout: { background: { type: ColorType.Solid, color: 'transparent' }, textColor: '#8b949e', attributionLogo: false },
+      // The library's Apache-2.0 NOTICE asks for TradingView attribution: keep its logo on.
+      layout: { background: { type: ColorType.Solid, color: 'transparent' }, textColor: '#8b949e' },
       grid: { vertLines: { color: '#1c2230' }, horzLines: { color: '#1c2230' } },
       rightPriceScale: { borderColor: '#262d3b' },
       timeScale: { borderColor: '#262d3b', timeVisible: true, secondsVisible: false },
