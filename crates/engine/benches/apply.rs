@@ -23,7 +23,7 @@ fn place_cmd(seq: u64, id: u64, user: u64, side: Side, price: i64) -> CommandEnv
     let mut o = qt_testkit::Harness::empty(EngineConfig::default()).order(UserId(user), side, price, 10);
     o.order_id = OrderId(id);
     o.symbol = SymbolId(0);
-    CommandEnvelope { seq, ts: seq as i64, cmd: Command::Place(o) }
+    CommandEnvelope::new(seq, seq as i64, Command::Place(o))
 }
 
 /// Times `iters` commands of one kind on a fresh exchange; `prepare` issues untimed
@@ -92,10 +92,12 @@ fn bench_kinds(c: &mut Criterion) {
                             })
                             .collect()
                     },
-                    |seq, i| CommandEnvelope {
-                        seq,
-                        ts: seq as i64,
-                        cmd: Command::Cancel { user: UserId(1 + i % 1_000), order_id: OrderId(FIRST_ID + i) },
+                    |seq, i| {
+                        CommandEnvelope::new(
+                            seq,
+                            seq as i64,
+                            Command::Cancel { user: UserId(1 + i % 1_000), order_id: OrderId(FIRST_ID + i) },
+                        )
                     },
                 )
             })
@@ -116,16 +118,16 @@ fn bench_kinds(c: &mut Criterion) {
                         let k = i % RESTING;
                         // Each pass over the orders moves them one tick further down.
                         let price = MID - 60 - (k % 100) as i64 - 1 - (i / RESTING) as i64 % 50;
-                        CommandEnvelope {
+                        CommandEnvelope::new(
                             seq,
-                            ts: seq as i64,
-                            cmd: Command::Amend {
+                            seq as i64,
+                            Command::Amend {
                                 user: UserId(1 + k),
                                 order_id: OrderId(FIRST_ID + k),
                                 price: Some(Price(price)),
                                 qty: Some(Qty(10)),
                             },
-                        }
+                        )
                     },
                 )
             })

@@ -56,10 +56,37 @@ pub enum Command {
 }
 
 /// A command as journaled: sequence number (strictly increasing), time in nanoseconds
-/// since the Unix epoch (UTC), and the command.
+/// since the Unix epoch (UTC), the command, and what the intake knew about its origin.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandEnvelope {
     pub seq: u64,
     pub ts: i64,
     pub cmd: Command,
+    /// Never read by the engine; journaled so that projections (users, idempotency keys)
+    /// rebuild from the journal alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Box<CommandMeta>>,
+}
+
+impl CommandEnvelope {
+    pub fn new(seq: u64, ts: i64, cmd: Command) -> Self {
+        CommandEnvelope { seq, ts, cmd, meta: None }
+    }
+}
+
+/// Intake context of a command.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandMeta {
+    /// `Idempotency-Key` of the request and the hash of its body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// For `CreateUser`: the user's name and the SHA-256 of its API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_hash: Option<String>,
 }

@@ -15,7 +15,7 @@ pub mod ports;
 pub mod replay;
 pub mod snapshot;
 
-pub use command::{Command, CommandEnvelope};
+pub use command::{Command, CommandEnvelope, CommandMeta};
 pub use event::{Event, EventEnvelope};
 pub use exchange::{EngineConfig, Exchange, LiveOrder, SymbolState, UserState};
 pub use snapshot::{Snapshot, SnapshotError};

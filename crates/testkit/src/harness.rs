@@ -44,7 +44,7 @@ impl Harness {
     pub fn cmd(&mut self, cmd: Command) -> Vec<Event> {
         self.seq += 1;
         self.ts += 1_000;
-        let env = CommandEnvelope { seq: self.seq, ts: self.ts, cmd };
+        let env = CommandEnvelope::new(self.seq, self.ts, cmd);
         let mut out = Vec::new();
         self.ex.apply(&env, &mut out);
         self.log.push(env);

@@ -69,7 +69,7 @@ impl Gen {
         self.seq += 1;
         // 200 ns apart: five million commands a second of simulated time.
         self.ts += 200;
-        let env = CommandEnvelope { seq: self.seq, ts: self.ts, cmd };
+        let env = CommandEnvelope::new(self.seq, self.ts, cmd);
         self.out.clear();
         self.ex.apply(&env, &mut self.out);
         into.push(env);
