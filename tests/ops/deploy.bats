@@ -91,6 +91,13 @@ load helpers
   [ "$(line_no ' apply ')" -lt "$(line_no 'update-kubeconfig')" ]
 }
 
+@test "infra --infra-only stops after Terraform" {
+  run "$SCRIPTS/deploy" infra dev --confirm dev --infra-only
+  [ "$status" -eq 0 ]
+  grep -q 'terraform .* apply .*tfplan-dev' "$FAKE_LOG"
+  refute_call 'update-kubeconfig|kubectl|helm'
+}
+
 @test "infra with no changes does not apply but still bootstraps" {
   FAKE_PLAN_RC=0 run "$SCRIPTS/deploy" infra dev
   [ "$status" -eq 0 ]
@@ -187,4 +194,11 @@ load helpers
   FAKE_APP_IMAGES="[\"repo/quanttrader:$TAG_B\"]" run "$SCRIPTS/deploy" wait dev --tag "$TAG_A" --timeout 0
   [ "$status" -ne 0 ]
   [[ "$output" == *"not Synced+Healthy"* ]]
+}
+
+@test "wait --sync asks Argo CD to sync before waiting" {
+  FAKE_APP_IMAGES="[\"repo/quanttrader:$TAG_A\"]" run "$SCRIPTS/deploy" wait prod --tag "$TAG_A" --timeout 5 --sync
+  [ "$status" -eq 0 ]
+  grep -q 'kubectl -n argocd patch application quanttrader-prod --type merge -p {"operation":' "$FAKE_LOG"
+  [ "$(line_no 'patch application')" -lt "$(line_no 'jsonpath={.status.sync.status}')" ]
 }

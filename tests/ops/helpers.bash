@@ -4,9 +4,12 @@
 # first on PATH, and AWS variables pointing nowhere, so no test can reach a cloud.
 
 REPO_ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
+# shellcheck disable=SC2034 # SCRIPTS and the tags are read by the .bats files
 SCRIPTS="$REPO_ROOT/scripts"
 TAG_A=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+# shellcheck disable=SC2034
 TAG_B=bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
+# shellcheck disable=SC2034
 TAG_C=cccccccccccccccccccccccccccccccccccccccc
 
 write_values() {
