@@ -7,7 +7,8 @@
 #      (kubernetes-validate, strict), CRD kinds against the CRDs vendored in deploy/k8s/crds
 #   4. helm-unittest suites of the chart
 #   5. Checkov on everything rendered: zero failed checks (skips only as annotated reasons)
-#   6. the chart README's values table matches values.yaml; shellcheck of our scripts;
+#   6. the chart README's values table matches values.yaml; the vendored CRDs match the sha256
+#      recorded with their upstream module versions in deploy/k8s/crds/SOURCES; shellcheck;
 #      scripts/argocd-rollback exercised on a scratch git repository
 # Tools: Helm, helm-unittest and kustomize built with Go from the module proxy, Python tools
 # in a venv; everything cached under ~/.cache, keyed by version.
@@ -183,8 +184,12 @@ readme() {
   QT_PYTHON="$VENV/bin/python" scripts/build-helm-readme --check "$CHART"
 }
 
+crd_sources() {
+  scripts/build-helm-crds --check
+}
+
 lint_scripts() {
-  shellcheck -x scripts/ci/30-helm-k8s.sh scripts/build-helm-readme scripts/argocd-rollback \
+  shellcheck -x scripts/ci/30-helm-k8s.sh scripts/build-helm-readme scripts/build-helm-crds scripts/argocd-rollback \
     deploy/k8s/tools/test-argocd-rollback.sh
 }
 
@@ -198,6 +203,7 @@ check "schema validation (Kubernetes ${K8S_VERSIONS[*]} + vendored CRDs)" valida
 check "helm-unittest" unittest
 check "checkov (zero failed checks)" checkov
 check "chart README matches values.yaml" readme
+check "vendored CRDs match deploy/k8s/crds/SOURCES" crd_sources
 check "shellcheck" lint_scripts
 check "argocd-rollback on a scratch repository" rollback_selftest
 
