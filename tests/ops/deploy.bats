@@ -202,3 +202,15 @@ load helpers
   grep -q 'kubectl -n argocd patch application quanttrader-prod --type merge -p {"operation":' "$FAKE_LOG"
   [ "$(line_no 'patch application')" -lt "$(line_no 'jsonpath={.status.sync.status}')" ]
 }
+
+@test "wait --sync fails at once when the requested sync fails, and ignores older failures" {
+  FAKE_APP_SYNC=OutOfSync FAKE_APP_IMAGES="[\"repo/quanttrader:$TAG_B\"]" \
+    FAKE_APP_OPERATION="Failed|2099-01-01T00:00:00Z|Blocked by sync window" \
+    run "$SCRIPTS/deploy" wait prod --tag "$TAG_A" --timeout 300 --sync
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"the sync of quanttrader-prod failed: Blocked by sync window"* ]]
+  FAKE_APP_IMAGES="[\"repo/quanttrader:$TAG_A\"]" \
+    FAKE_APP_OPERATION="Failed|2001-01-01T00:00:00Z|an old failure" \
+    run "$SCRIPTS/deploy" wait prod --tag "$TAG_A" --timeout 5 --sync
+  [ "$status" -eq 0 ]
+}

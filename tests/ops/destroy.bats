@@ -108,3 +108,18 @@ JSON
   [[ "$output" == *"credentials are for account 111122223333"* ]]
   refute_call 'terraform'
 }
+
+@test "modules called through a shared root module are destroyed in the same order" {
+  cat >"$FAKE_DIR/state-list" <<'LIST'
+module.stack.module.vpc.aws_vpc.this[0]
+module.stack.module.kms.aws_kms_key.this["s3"]
+module.stack.module.eks.aws_eks_cluster.this[0]
+module.stack.module.s3.aws_s3_bucket.this["market-data"]
+module.stack.module.rds[0].aws_db_instance.this[0]
+module.stack.aws_iam_role.github_deploy
+LIST
+  run "$SCRIPTS/destroy" dev --dry-run --skip-k8s
+  [ "$status" -eq 0 ]
+  order="$(printf '%s\n' "$output" | sed -n 's/.*DRY-RUN: terraform .* -target=\([a-z0-9.]*\).*/\1/p' | tr '\n' ' ')"
+  [ "$order" = "module.stack.module.s3 module.stack.module.rds module.stack.module.eks module.stack.module.kms module.stack.module.vpc " ]
+}

@@ -49,14 +49,23 @@ load helpers
   [[ "$output" == *"not immutable"* ]]
 }
 
-@test "app rollback --argocd switches auto-sync off before rolling back in the cluster" {
+@test "app rollback --argocd rolls prod back in the cluster after the Git commit" {
+  "$SCRIPTS/deploy" promote prod --tag "$TAG_B" --skip-order-check test
+  run "$SCRIPTS/rollback" app prod --argocd
+  [ "$status" -eq 0 ]
+  [ "$(tag_of prod)" = "$TAG_A" ]
+  grep -q 'argocd app rollback quanttrader-prod --timeout 900' "$FAKE_LOG"
+  [ "$(line_no 'app rollback')" -lt "$(line_no 'app wait quanttrader-prod --health')" ]
+  refute_call 'sync-policy'
+}
+
+@test "app rollback --argocd is refused for the auto-synced environments" {
   "$SCRIPTS/deploy" promote dev --tag "$TAG_B"
   run "$SCRIPTS/rollback" app dev --argocd
-  [ "$status" -eq 0 ]
-  grep -q 'argocd app set quanttrader-dev --sync-policy none' "$FAKE_LOG"
-  grep -q 'argocd app rollback quanttrader-dev' "$FAKE_LOG"
-  [ "$(line_no 'sync-policy none')" -lt "$(line_no 'app rollback')" ]
-  [[ "$output" == *"re-enable it"* ]]
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"--argocd is for prod only"* ]]
+  [ "$(tag_of dev)" = "$TAG_B" ]
+  refute_call 'argocd'
 }
 
 @test "infra rollback plans the environment as of an earlier commit, in a separate worktree" {
