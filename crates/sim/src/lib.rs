@@ -42,5 +42,5 @@ mod view;
 
 pub use config::{SimConfig, SimError, SimSymbol};
 pub use feed::{FeedError, RecordedFeed};
-pub use simulator::{SimAction, Simulator};
+pub use simulator::{Deposits, SimAction, Simulator};
 pub use view::MarketView;

@@ -20,7 +20,10 @@ use qt_core::{OrderId, Price, Qty, Side};
 pub(crate) struct Quote {
     pub id: OrderId,
     pub price: Price,
+    /// Quantity placed.
     pub qty: Qty,
+    /// Quantity still open as last seen (the placed one when the view cannot tell).
+    pub left: Qty,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -173,7 +176,10 @@ mod tests {
         assert_eq!(b.0, vec![Price(10_000), Price(9_990), Price(9_980)]);
         assert_eq!(b.1, vec![Price(10_020), Price(10_030), Price(10_040)]);
         let quotes: Vec<Quote> =
-            a.0.iter().enumerate().map(|(i, p)| Quote { id: OrderId(i as u64), price: *p, qty: Qty(1) }).collect();
+            a.0.iter()
+                .enumerate()
+                .map(|(i, p)| Quote { id: OrderId(i as u64), price: *p, qty: Qty(1), left: Qty(1) })
+                .collect();
         let targets: Vec<(Price, Qty)> = b.0.iter().map(|p| (*p, Qty(1))).collect();
         assert_eq!(
             plan_side(Side::Buy, &quotes, &targets),
@@ -233,7 +239,7 @@ mod tests {
                 let h = hs + m;
                 let l = Ladder { skew: Ladder::skew_for(h, inv, 40), ..ladder(c0, h, step, 0, levels, 500) };
                 let (b, a) = ladder_prices(&l);
-                let mut mk = |ps: Vec<Price>| ps.into_iter().map(|p| { next += 1; Quote { id: OrderId(next), price: p, qty: Qty(1) } }).collect::<Vec<_>>();
+                let mut mk = |ps: Vec<Price>| ps.into_iter().map(|p| { next += 1; Quote { id: OrderId(next), price: p, qty: Qty(1), left: Qty(1) } }).collect::<Vec<_>>();
                 makers.push((mk(b), mk(a)));
             }
             // Re-quote around c1 with the inventories swapped.
@@ -255,7 +261,7 @@ mod tests {
                         match *op {
                             Op::Cancel(id) => book.retain(|q| q.id != id),
                             Op::Amend(id, p) => { if let Some(q) = book.iter_mut().find(|q| q.id == id) { q.price = p; } }
-                            Op::Place(p, qty) => { next += 1; book.push(Quote { id: OrderId(next), price: p, qty }); }
+                            Op::Place(p, qty) => { next += 1; book.push(Quote { id: OrderId(next), price: p, qty, left: qty }); }
                         }
                         let best_bid = makers.iter().flat_map(|mk| mk.0.iter().map(|q| q.price)).max();
                         let best_ask = makers.iter().flat_map(|mk| mk.1.iter().map(|q| q.price)).min();

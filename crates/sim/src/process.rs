@@ -30,7 +30,8 @@ pub(crate) struct FairPrice {
 
 #[derive(Debug)]
 enum Source {
-    Process(Process),
+    // Boxed: the process (with its RNG state) is far larger than the feed handle.
+    Process(Box<Process>),
     Feed { feed: RecordedFeed, start_ns: Option<i64> },
 }
 
@@ -79,7 +80,12 @@ impl FairPrice {
                     jump_sigma: f64::from(sym.jump_bps) / 10_000.0,
                     rng: ChaCha8Rng::seed_from_u64(seed),
                 };
-                FairPrice { price: sym.initial_price.clamp(low, high), source: Source::Process(process), low, high }
+                FairPrice {
+                    price: sym.initial_price.clamp(low, high),
+                    source: Source::Process(Box::new(process)),
+                    low,
+                    high,
+                }
             }
         }
     }

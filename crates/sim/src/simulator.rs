@@ -46,17 +46,24 @@ impl SimAction {
     }
 }
 
+/// How an order rests or executes; maps to the engine's order type, time in force and price.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// A good-till-cancelled limit order (quotes and noise resting orders).
+    Resting(Price),
+    /// An immediate-or-cancel limit order (a taker bounded in price).
+    IocLimit(Price),
+    /// An immediate-or-cancel market order.
+    Market,
+}
+
 /// Builds every order the simulator sends; the one place to touch when `NewOrder` grows.
-fn new_order(
-    order_id: OrderId,
-    user: UserId,
-    symbol: SymbolId,
-    side: Side,
-    order_type: OrderType,
-    tif: TimeInForce,
-    price: Option<Price>,
-    qty: Qty,
-) -> NewOrder {
+fn new_order(order_id: OrderId, user: UserId, symbol: SymbolId, side: Side, kind: Kind, qty: Qty) -> NewOrder {
+    let (order_type, tif, price) = match kind {
+        Kind::Resting(p) => (OrderType::Limit, TimeInForce::Gtc, Some(p)),
+        Kind::IocLimit(p) => (OrderType::Limit, TimeInForce::Ioc, Some(p)),
+        Kind::Market => (OrderType::Market, TimeInForce::Ioc, None),
+    };
     NewOrder {
         order_id,
         user,
@@ -73,13 +80,16 @@ fn new_order(
     }
 }
 
+/// What one user deposits before trading: (asset, amount in minor units).
+pub type Deposits = Vec<(AssetId, Amount)>;
+
 #[derive(Debug)]
 pub struct Simulator {
     config: SimConfig,
     makers: Vec<UserId>,
     noise: Vec<UserId>,
     symbols: Vec<SymbolSim>,
-    funding: Vec<(UserId, Vec<(AssetId, Amount)>)>,
+    funding: Vec<(UserId, Deposits)>,
     last_ns: Option<i64>,
 }
 
@@ -156,7 +166,7 @@ impl Simulator {
     }
 
     /// Users to create at first start, with the deposits each needs: (user, [(asset, amount in minor units)]).
-    pub fn users(&self) -> Vec<(UserId, Vec<(AssetId, Amount)>)> {
+    pub fn users(&self) -> Vec<(UserId, Deposits)> {
         self.funding.clone()
     }
 
@@ -293,6 +303,15 @@ impl SymbolSim {
                     .collect();
                 let book = if side == Side::Buy { &self.makers[m].bids } else { &self.makers[m].asks };
                 let mut current = book.clone();
+                // A quote more than half taken is replaced by a fresh one at the same price
+                // (cancel now, the plan places it again), so the depth recovers.
+                current.retain(|q| {
+                    let keep = q.left.0.saturating_mul(2) >= q.qty.0;
+                    if !keep {
+                        ops.push((Phase::Away, m, side, Op::Cancel(q.id)));
+                    }
+                    keep
+                });
                 // Now and then replace one quote with a fresh size: cancel it and let the
                 // plan fill its price again.
                 if !current.is_empty() && self.rng.random_range(0..1_000) < ctx.cfg.refresh_per_mille {
@@ -334,16 +353,7 @@ impl SymbolSim {
             let lifetime_s = self.rng.random_range(ctx.cfg.resting_lifetime_min_s..=ctx.cfg.resting_lifetime_max_s);
             let order_id = next_id();
             let user = ctx.noise[t];
-            out.push(SimAction::Place(new_order(
-                order_id,
-                user,
-                id,
-                side,
-                OrderType::Limit,
-                TimeInForce::Gtc,
-                Some(price),
-                qty,
-            )));
+            out.push(SimAction::Place(new_order(order_id, user, id, side, Kind::Resting(price), qty)));
             self.noise[t].resting.push(Resting {
                 id: order_id,
                 side,
@@ -353,62 +363,83 @@ impl SymbolSim {
             });
         }
 
-        // Noise takers last: nothing after them refers to an order they may fill.
+        // Noise takers last: nothing after them refers to an order they may fill. Together
+        // they take at most half of the makers' depth on a side, so a side never empties.
         let last = view.last_price(id);
+        let depth = |quotes: fn(&MakerBook) -> &Vec<Quote>| -> i64 {
+            self.makers.iter().flat_map(quotes).map(|q| q.left.0).fold(0i64, i64::saturating_add) / 2
+        };
+        let mut budget_buy = depth(|m| &m.asks);
+        let mut budget_sell = depth(|m| &m.bids);
         for (t, side) in takers {
             let user = ctx.noise[t];
             let liquidity =
                 self.makers.iter().any(|m| if side == Side::Buy { !m.asks.is_empty() } else { !m.bids.is_empty() });
             let market = last.is_some() || liquidity;
             let use_limit = !market || self.rng.random_range(0..100) < 20;
-            let (order_type, price, floor_price) = if use_limit {
+            let (kind, floor_price) = if use_limit {
                 let reach = half_spread.saturating_mul(2).saturating_add(step);
                 let p = match side {
                     Side::Buy => center.saturating_add(reach).min(high),
                     Side::Sell => center.saturating_sub(reach).max(low),
                 };
-                (OrderType::Limit, Some(Price(p)), Price(p))
+                (Kind::IocLimit(Price(p)), Price(p))
             } else {
                 // The engine checks a market order's notional at the last price, which the
                 // orders before it in this step may move: size for half of it.
-                (OrderType::Market, None, Price((reference.0 / 2).max(1)))
+                (Kind::Market, Price((reference.0 / 2).max(1)))
             };
             let Some(qty) = self.noise_size(floor_price, 100, 300) else { continue };
+            let budget = if side == Side::Buy { &mut budget_buy } else { &mut budget_sell };
+            let qty = Qty(qty.0.min(*budget));
+            if qty < min_lots_at(&self.sym.spec, floor_price) {
+                continue;
+            }
+            *budget -= qty.0;
             let order_id = next_id();
-            out.push(SimAction::Place(new_order(order_id, user, id, side, order_type, TimeInForce::Ioc, price, qty)));
+            out.push(SimAction::Place(new_order(order_id, user, id, side, kind, qty)));
             // Without positions in the view, assume the taker filled in full.
             self.noise[t].estimate += if side == Side::Buy { qty.0 } else { -qty.0 };
         }
     }
 
-    /// Forgets orders that are no longer open; each is taken as filled in full for the
-    /// inventory estimate (the simulator cancelled nothing it still tracks).
+    /// Brings the open quantities up to date and forgets orders that are no longer open;
+    /// what left an order counts as filled for the inventory estimate (the simulator
+    /// cancelled nothing it still tracks).
     fn sync(&mut self, view: &dyn MarketView) {
+        /// Lots filled since last seen (positive), and whether the order is still open.
+        fn update(view: &dyn MarketView, id: OrderId, left: &mut Qty) -> (i64, bool) {
+            if !view.is_open(id) {
+                return (std::mem::replace(left, Qty(0)).0, false);
+            }
+            match view.open_qty(id) {
+                Some(now) if now < *left => (std::mem::replace(left, now).0 - now.0, true),
+                _ => (0, true),
+            }
+        }
         for mb in &mut self.makers {
-            let mut filled = 0i64;
-            mb.bids.retain(|q| {
-                view.is_open(q.id) || {
-                    filled += q.qty.0;
-                    false
-                }
+            let mut bought = 0i64;
+            let mut sold = 0i64;
+            mb.bids.retain_mut(|q| {
+                let (filled, open) = update(view, q.id, &mut q.left);
+                bought += filled;
+                open
             });
-            mb.asks.retain(|q| {
-                view.is_open(q.id) || {
-                    filled -= q.qty.0;
-                    false
-                }
+            mb.asks.retain_mut(|q| {
+                let (filled, open) = update(view, q.id, &mut q.left);
+                sold += filled;
+                open
             });
-            mb.estimate = mb.estimate.saturating_add(filled);
+            mb.estimate = mb.estimate.saturating_add(bought).saturating_sub(sold);
         }
         for nb in &mut self.noise {
-            let mut filled = 0i64;
-            nb.resting.retain(|r| {
-                view.is_open(r.id) || {
-                    filled += if r.side == Side::Buy { r.qty.0 } else { -r.qty.0 };
-                    false
-                }
+            let mut net = 0i64;
+            nb.resting.retain_mut(|r| {
+                let (filled, open) = update(view, r.id, &mut r.qty);
+                net += if r.side == Side::Buy { filled } else { -filled };
+                open
             });
-            nb.estimate = nb.estimate.saturating_add(filled);
+            nb.estimate = nb.estimate.saturating_add(net);
         }
     }
 
@@ -485,17 +516,8 @@ impl SymbolSim {
             }
             Op::Place(price, qty) => {
                 let order_id = next_id();
-                book.push(Quote { id: order_id, price, qty });
-                out.push(SimAction::Place(new_order(
-                    order_id,
-                    user,
-                    symbol,
-                    side,
-                    OrderType::Limit,
-                    TimeInForce::Gtc,
-                    Some(price),
-                    qty,
-                )));
+                book.push(Quote { id: order_id, price, qty, left: qty });
+                out.push(SimAction::Place(new_order(order_id, user, symbol, side, Kind::Resting(price), qty)));
             }
         }
     }
@@ -514,7 +536,7 @@ fn funding(
     symbols: &[SimSymbol],
     makers: &[UserId],
     noise: &[UserId],
-) -> Result<Vec<(UserId, Vec<(AssetId, Amount)>)>, SimError> {
+) -> Result<Vec<(UserId, Deposits)>, SimError> {
     let mut maker_need: BTreeMap<AssetId, i128> = BTreeMap::new();
     let mut noise_need: BTreeMap<AssetId, i128> = BTreeMap::new();
     for s in symbols {
@@ -548,7 +570,7 @@ fn funding(
         *noise_need.entry(spec.quote).or_default() += 2 * quote_for(noise_lots) + losses;
         *noise_need.entry(spec.base).or_default() += 2 * base_for(noise_lots);
     }
-    let to_amounts = |need: &BTreeMap<AssetId, i128>, who: &str| -> Result<Vec<(AssetId, Amount)>, SimError> {
+    let to_amounts = |need: &BTreeMap<AssetId, i128>, who: &str| -> Result<Deposits, SimError> {
         need.iter()
             .map(|(a, v)| {
                 amount_from_i128(*v)
@@ -603,8 +625,10 @@ mod tests {
     #[test]
     fn huge_sizes_are_reported_not_wrapped() {
         let mut s = SimSymbol::new(btc_usd(), Price(3_000_000));
+        // 1000 BTC orders traded for a year need more USD than 64-bit minor units hold.
         s.order_size = Qty(10_000_000);
-        let err = Simulator::new(SimConfig::default(), vec![s], 1).err();
+        let cfg = SimConfig { funding_horizon_hours: 24 * 365, ..SimConfig::default() };
+        let err = Simulator::new(cfg, vec![s], 1).err();
         assert!(matches!(err, Some(SimError::Overflow { .. })), "{err:?}");
     }
 

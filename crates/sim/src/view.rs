@@ -1,7 +1,8 @@
 //! What the simulator reads of the market before each step.
 //!
 //! Contract: a [`MarketView`] answers from the engine state after every action of the
-//! previous steps was applied. [`MarketView::position`] is optional: without it the
+//! previous steps was applied. [`MarketView::open_qty`] and [`MarketView::position`] are
+//! optional: without them the
 //! simulator estimates inventories from its orders that disappeared (taken as filled in
 //! full), which is exact for quotes that are never partially filled and close enough to
 //! keep inventories bounded otherwise. `qt_engine::Exchange` implements the whole trait.
@@ -15,6 +16,12 @@ pub trait MarketView {
     fn last_price(&self, symbol: SymbolId) -> Option<Price>;
     /// Whether an order the simulator placed is still open (resting or waiting).
     fn is_open(&self, order: OrderId) -> bool;
+    /// Quantity still open of an order the simulator placed, when known. With it the
+    /// simulator counts partial fills exactly and tops up quotes that were mostly taken;
+    /// without it an open order is taken as untouched.
+    fn open_qty(&self, _order: OrderId) -> Option<Qty> {
+        None
+    }
     /// The user's net position in the symbol, in lots (positive long), when known.
     fn position(&self, _user: UserId, _symbol: SymbolId) -> Option<i64> {
         None
@@ -36,6 +43,10 @@ impl MarketView for Exchange {
 
     fn is_open(&self, order: OrderId) -> bool {
         self.order(order).is_some()
+    }
+
+    fn open_qty(&self, order: OrderId) -> Option<Qty> {
+        self.order(order).map(|o| Qty(o.qty.0.saturating_sub(o.filled.0)))
     }
 
     fn position(&self, user: UserId, symbol: SymbolId) -> Option<i64> {

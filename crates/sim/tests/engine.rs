@@ -1,0 +1,325 @@
+//! The simulator driven against a real `qt_engine::Exchange`, as `quanttrader run` drives
+//! it: users created and funded from `Simulator::users`, every action applied as the engine
+//! command of the same name before the next step reads the book.
+//!
+//! What is checked over hours of simulated time: the engine refuses nothing the simulator
+//! sends and never cancels one of its orders for self-trade prevention, trades print every
+//! few seconds on every symbol, both sides of every book stay populated, balances stay
+//! positive and inventories bounded, and the same seed gives the same actions.
+
+use proptest::prelude::*;
+use qt_core::{CancelReason, OrderId, Price, Qty, SymbolId, UserId};
+use qt_engine::{Command, CommandEnvelope, EngineConfig, Event, Exchange};
+use qt_sim::{MarketView, SimAction, SimConfig, SimSymbol, Simulator};
+use qt_testkit::fixtures::{btc_usd, eth_usd, reference_data, BTC_USD, ETH_USD};
+use std::collections::BTreeMap;
+
+/// 2026-01-01T00:00:00Z in ns: time is a value, any start works.
+const START_NS: i64 = 1_767_225_600_000_000_000;
+const FIRST_USER: u64 = 1_000;
+
+fn symbols() -> Vec<SimSymbol> {
+    vec![SimSymbol::new(btc_usd(), Price(3_000_000)), SimSymbol::new(eth_usd(), Price(200_000))]
+}
+
+/// The engine as a market view without positions, so the simulator falls back to its own
+/// inventory estimate (what a driver whose view cannot read positions gets).
+struct WithoutPositions<'a>(&'a Exchange);
+
+impl MarketView for WithoutPositions<'_> {
+    fn best_bid(&self, symbol: SymbolId) -> Option<(Price, Qty)> {
+        self.0.best_bid(symbol)
+    }
+    fn best_ask(&self, symbol: SymbolId) -> Option<(Price, Qty)> {
+        self.0.best_ask(symbol)
+    }
+    fn last_price(&self, symbol: SymbolId) -> Option<Price> {
+        MarketView::last_price(self.0, symbol)
+    }
+    fn is_open(&self, order: OrderId) -> bool {
+        self.0.is_open(order)
+    }
+}
+
+/// What a run observed.
+#[derive(Debug, Default)]
+struct Report {
+    /// Every action, in order, for the determinism check.
+    actions: Vec<SimAction>,
+    /// Simulated ns of every trade, per symbol.
+    trades: BTreeMap<SymbolId, Vec<i64>>,
+    /// Steps after warm-up where a side of a book was empty: (step, symbol, side).
+    empty_sides: Vec<(usize, SymbolId, &'static str)>,
+    /// Engine refusals and self-trade cancels of simulator orders, with their reasons.
+    failures: Vec<String>,
+    /// Largest |position| in lots per (user, symbol) seen at any step.
+    max_inventory: BTreeMap<(UserId, SymbolId), i64>,
+}
+
+struct Run {
+    ex: Exchange,
+    sim: Simulator,
+    seq: u64,
+    next_order: u64,
+}
+
+impl Run {
+    fn new(config: SimConfig, syms: Vec<SimSymbol>) -> Run {
+        let sim = Simulator::new(config, syms, FIRST_USER).expect("valid simulator");
+        let mut run = Run { ex: Exchange::new(EngineConfig::default()), sim, seq: 0, next_order: 1 };
+        for cmd in reference_data() {
+            run.apply_setup(cmd);
+        }
+        let limits = run.sim.risk_limits();
+        for (user, deposits) in run.sim.users() {
+            run.apply_setup(Command::CreateUser { user, limits: Some(limits.clone()) });
+            for (asset, amount) in deposits {
+                run.apply_setup(Command::Deposit { user, asset, amount });
+            }
+        }
+        run
+    }
+
+    fn apply(&mut self, ts: i64, cmd: Command) -> Vec<Event> {
+        self.seq += 1;
+        let mut out = Vec::new();
+        self.ex.apply(&CommandEnvelope::new(self.seq, ts, cmd), &mut out);
+        out.into_iter().map(|e| e.event).collect()
+    }
+
+    fn apply_setup(&mut self, cmd: Command) {
+        let shown = format!("{cmd:?}");
+        for e in self.apply(START_NS - 1, cmd) {
+            assert!(!matches!(e, Event::CommandRejected { .. } | Event::OrderRejected { .. }), "{shown}: {e:?}");
+        }
+    }
+
+    /// `steps` steps `step_ms` apart; `with_positions` chooses the view.
+    fn drive(&mut self, steps: usize, step_ms: i64, warm_up: usize, with_positions: bool) -> Report {
+        let mut report = Report::default();
+        let users = self.sim.user_ids();
+        let symbol_ids: Vec<SymbolId> = self.ex.symbols().iter().map(|s| s.spec.id).collect();
+        for step in 0..steps {
+            let now = START_NS + step as i64 * step_ms * 1_000_000;
+            let mut counter = self.next_order;
+            let actions = {
+                let mut next_id = || {
+                    let id = OrderId(counter);
+                    counter += 1;
+                    id
+                };
+                if with_positions {
+                    self.sim.step(now, &self.ex, &mut next_id)
+                } else {
+                    self.sim.step(now, &WithoutPositions(&self.ex), &mut next_id)
+                }
+            };
+            self.next_order = counter;
+            for action in &actions {
+                let cmd = match action.clone() {
+                    SimAction::Place(o) => Command::Place(o),
+                    SimAction::Cancel { user, order_id } => Command::Cancel { user, order_id },
+                    SimAction::Amend { user, order_id, price, qty } => Command::Amend { user, order_id, price, qty },
+                };
+                for e in self.apply(now, cmd) {
+                    match e {
+                        Event::OrderRejected { .. } | Event::CommandRejected { .. } => {
+                            report.failures.push(format!("step {step}: {action:?} -> {e:?}"));
+                        }
+                        Event::OrderCancelled { reason: CancelReason::SelfTradePrevention, .. } => {
+                            report.failures.push(format!("step {step}: self-trade: {action:?} -> {e:?}"));
+                        }
+                        Event::Trade { symbol, .. } => report.trades.entry(symbol).or_default().push(now),
+                        _ => {}
+                    }
+                }
+            }
+            report.actions.extend(actions);
+            for &s in &symbol_ids {
+                if step >= warm_up {
+                    if self.ex.best_bid(s).is_none() {
+                        report.empty_sides.push((step, s, "bid"));
+                    }
+                    if self.ex.best_ask(s).is_none() {
+                        report.empty_sides.push((step, s, "ask"));
+                    }
+                }
+                for &u in &users {
+                    let qty = self.ex.user(u).and_then(|st| st.positions.get(usize::from(s.0))).map_or(0, |p| p.qty);
+                    let e = report.max_inventory.entry((u, s)).or_default();
+                    *e = (*e).max(qty.abs());
+                }
+            }
+        }
+        report
+    }
+
+    /// Every balance of every simulator user: (user, asset, available + reserved).
+    fn balances(&self) -> Vec<(UserId, u32, i64)> {
+        let mut out = Vec::new();
+        for (user, deposits) in self.sim.users() {
+            for (asset, _) in deposits {
+                let b = self.ex.ledger().balance(user, asset).expect("funded account");
+                out.push((user, u32::from(asset.0), b.available.0 + b.reserved.0));
+            }
+        }
+        out
+    }
+}
+
+/// Longest time without a trade on `symbol` between `from_ns` and `to_ns`.
+fn longest_gap(trades: &[i64], from_ns: i64, to_ns: i64) -> i64 {
+    let mut prev = from_ns;
+    let mut gap = 0;
+    for &t in trades.iter().filter(|&&t| t >= from_ns) {
+        gap = gap.max(t - prev);
+        prev = t;
+    }
+    gap.max(to_ns - prev)
+}
+
+fn assert_healthy(run: &Run, report: &Report, steps: usize, step_ms: i64, warm_up: usize) {
+    assert!(report.failures.is_empty(), "{} engine refusals, first: {:#?}", report.failures.len(), {
+        let n = report.failures.len().min(10);
+        &report.failures[..n]
+    });
+    assert!(report.empty_sides.is_empty(), "empty book sides after warm-up: {:?}", &report.empty_sides[..]);
+    let from = START_NS + warm_up as i64 * step_ms * 1_000_000;
+    let to = START_NS + steps as i64 * step_ms * 1_000_000;
+    for s in [BTC_USD, ETH_USD] {
+        let trades = report.trades.get(&s).map_or(&[][..], |v| &v[..]);
+        let gap = longest_gap(trades, from, to);
+        assert!(gap <= 30_000_000_000, "symbol {s:?}: {gap} ns without a trade ({} trades)", trades.len());
+        let seconds = (to - from) / 1_000_000_000;
+        assert!(trades.len() as i64 * 5 >= seconds, "symbol {s:?}: only {} trades in {seconds} s", trades.len());
+    }
+    let deposits: BTreeMap<(UserId, u32), i64> = run
+        .sim
+        .users()
+        .into_iter()
+        .flat_map(|(u, d)| d.into_iter().map(move |(a, amt)| ((u, u32::from(a.0)), amt.0)))
+        .collect();
+    for (user, asset, total) in run.balances() {
+        let deposit = deposits[&(user, asset)];
+        // Positive, and far from running out: the deposits cover a week of trading.
+        assert!(total > deposit / 4, "user {user:?} asset {asset}: {total} left of {deposit}");
+    }
+    run.ex.check_invariants().expect("engine invariants");
+}
+
+#[test]
+fn an_hour_of_market_against_the_engine() {
+    let (steps, step_ms, warm_up) = (15_000, 250, 20);
+    let mut run = Run::new(SimConfig::default(), symbols());
+    let report = run.drive(steps, step_ms, warm_up, true);
+    assert_healthy(&run, &report, steps, step_ms, warm_up);
+    let cfg = SimConfig::default();
+    for s in symbols() {
+        let size = s.order_size.0;
+        for (i, user) in run.sim.user_ids().into_iter().enumerate() {
+            let inv = report.max_inventory.get(&(user, s.spec.id)).copied().unwrap_or(0);
+            let limit =
+                if i < usize::from(cfg.market_makers) { cfg.maker_inventory_limit } else { cfg.noise_inventory_limit };
+            // The limit, plus what one step can add beyond it (a taker or a swept ladder).
+            let bound = size * (i64::from(limit) + 3 * i64::from(cfg.levels) + 6);
+            assert!(inv <= bound, "user {user:?} on {}: inventory {inv} lots, bound {bound}", s.spec.name);
+        }
+    }
+    // The book looks alive: makers re-quote by amending, not only by cancel/replace.
+    let amends = report.actions.iter().filter(|a| matches!(a, SimAction::Amend { .. })).count();
+    assert!(amends > 100, "{amends} amends");
+}
+
+#[test]
+fn inventory_estimate_without_positions_keeps_the_market_healthy() {
+    let (steps, step_ms, warm_up) = (8_000, 200, 20);
+    let mut run = Run::new(SimConfig { seed: 7, ..SimConfig::default() }, symbols());
+    let report = run.drive(steps, step_ms, warm_up, false);
+    assert_healthy(&run, &report, steps, step_ms, warm_up);
+}
+
+#[test]
+fn same_seed_same_actions_and_another_seed_differs() {
+    let run_actions = |seed: u64| {
+        let mut run = Run::new(SimConfig { seed, ..SimConfig::default() }, symbols());
+        run.drive(1_500, 200, 20, true).actions
+    };
+    let a = run_actions(11);
+    assert!(!a.is_empty());
+    assert_eq!(a, run_actions(11));
+    assert_ne!(a, run_actions(12));
+}
+
+#[test]
+fn irregular_steps_and_a_long_pause_stay_valid() {
+    // A driver that lags, or a host that slept for minutes: the process moves as if at most
+    // max_step_gap_ms passed, so nothing lands outside the price band.
+    let mut run = Run::new(SimConfig::default(), symbols());
+    let mut report = Report::default();
+    let mut now = START_NS;
+    for i in 0..3_000usize {
+        now += match i {
+            1_000 => 600_000_000_000,
+            _ if i % 7 == 0 => 1_000_000_000,
+            _ => 100_000_000,
+        };
+        let mut counter = run.next_order;
+        let actions = run.sim.step(now, &run.ex, &mut || {
+            counter += 1;
+            OrderId(counter - 1)
+        });
+        run.next_order = counter;
+        for action in actions {
+            let cmd = match action.clone() {
+                SimAction::Place(o) => Command::Place(o),
+                SimAction::Cancel { user, order_id } => Command::Cancel { user, order_id },
+                SimAction::Amend { user, order_id, price, qty } => Command::Amend { user, order_id, price, qty },
+            };
+            for e in run.apply(now, cmd) {
+                if matches!(e, Event::OrderRejected { .. } | Event::CommandRejected { .. }) {
+                    report.failures.push(format!("step {i}: {action:?} -> {e:?}"));
+                }
+            }
+        }
+    }
+    assert!(report.failures.is_empty(), "{:#?}", &report.failures[..report.failures.len().min(10)]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    /// Any seed and any reasonable market shape: nothing the simulator sends is refused.
+    #[test]
+    fn any_seed_and_shape_is_accepted_by_the_engine(
+        seed in any::<u64>(),
+        market_makers in 1u16..4,
+        noise_traders in 0u16..6,
+        levels in 1u16..8,
+        taker_orders_per_minute in 0u32..120,
+        resting_orders_per_minute in 0u32..60,
+        refresh_per_mille in 0u32..200,
+        spread_bps in 0u32..50,
+        level_step_bps in 0u32..30,
+        step_ms in 50i64..1_000,
+    ) {
+        let config = SimConfig {
+            seed,
+            market_makers,
+            noise_traders,
+            levels,
+            taker_orders_per_minute,
+            resting_orders_per_minute,
+            refresh_per_mille,
+            ..SimConfig::default()
+        };
+        let syms: Vec<SimSymbol> = symbols()
+            .into_iter()
+            .map(|s| SimSymbol { spread_bps, level_step_bps, ..s })
+            .collect();
+        let mut run = Run::new(config, syms);
+        let report = run.drive(800, step_ms, 5, true);
+        prop_assert!(report.failures.is_empty(), "{:#?}", &report.failures[..report.failures.len().min(10)]);
+        prop_assert!(report.empty_sides.is_empty(), "{:?}", &report.empty_sides[..report.empty_sides.len().min(10)]);
+        prop_assert!(run.ex.check_invariants().is_ok());
+    }
+}
