@@ -83,6 +83,22 @@ component.
 {{- toJson $out }}
 {{- end }}
 
+{{/*
+The component an Ingress route sends its traffic to: `all-in-one` in all-in-one mode, else the
+route's component when it is enabled, else its `fallback` when that is enabled, else nothing
+(the path is left out of the Ingress). Takes (dict "root" $ "route" $route).
+*/}}
+{{- define "quanttrader.routeTarget" -}}
+{{- $enabled := include "quanttrader.enabledComponents" .root | fromJsonArray }}
+{{- if .root.Values.allInOne.enabled }}
+{{- "all-in-one" }}
+{{- else if has .route.component $enabled }}
+{{- .route.component }}
+{{- else if and .route.fallback (has .route.fallback $enabled) }}
+{{- .route.fallback }}
+{{- end }}
+{{- end }}
+
 {{- define "quanttrader.imageTag" -}}
 {{- default .Chart.AppVersion .Values.image.tag }}
 {{- end }}
