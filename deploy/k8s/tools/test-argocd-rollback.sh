@@ -55,7 +55,7 @@ tag_of() { sed -n 's/^  tag: "\(.*\)"/\1/p' "$dir/values-$1.yaml"; }
 commits() { g rev-list --count HEAD; }
 export GIT_AUTHOR_NAME=ci GIT_AUTHOR_EMAIL=ci@localhost GIT_COMMITTER_NAME=ci GIT_COMMITTER_EMAIL=ci@localhost
 
-if "$rollback" --help | grep -q -- '--dry-run'; then ok "--help documents --dry-run"; else nok "--help"; fi
+if grep -q -- '--dry-run' <<<"$("$rollback" --help)"; then ok "--help documents --dry-run"; else nok "--help"; fi
 if "$rollback" --env qa --repo "$repo" 2>/dev/null; then nok "unknown env accepted"; else ok "unknown env refused"; fi
 
 promote staging 1.1.0
@@ -65,14 +65,14 @@ expect "dry run leaves the tag" "$(tag_of staging)" "1.1.0"
 expect "dry run makes no commit" "$(commits)" "$n"
 if grep -q "git -C $repo revert --no-edit" "$work/dry.log"; then ok "dry run prints the revert"; else nok "dry run output"; fi
 
-"$rollback" --env staging --repo "$repo" 2>/dev/null
+"$rollback" --env staging --repo "$repo" >/dev/null 2>&1
 expect "revert restores the previous tag" "$(tag_of staging)" "1.0.0"
 expect "revert is pushed to origin/main" "$(git --git-dir "$work/origin.git" rev-parse main)" "$(g rev-parse HEAD)"
-if g log -1 --format=%s | grep -q '^Revert "deploy(staging): 1.1.0"'; then ok "revert commit message"; else nok "revert commit message"; fi
+if grep -q '^Revert "deploy(staging): 1.1.0"' <<<"$(g log -1 --format=%s)"; then ok "revert commit message"; else nok "revert commit message"; fi
 expect "other environments untouched" "$(tag_of prod)" "1.0.0"
 
 promote prod 1.2.0
-"$rollback" --env prod --to 1.1.5 --no-push --repo "$repo" 2>/dev/null
+"$rollback" --env prod --to 1.1.5 --no-push --repo "$repo" >/dev/null 2>&1
 expect "explicit tag is written" "$(tag_of prod)" "1.1.5"
 expect "explicit tag commit" "$(g log -1 --format=%s)" "rollback(prod): image 1.2.0 -> 1.1.5"
 if grep -q '^rollouts:' "$dir/values-prod.yaml" && grep -q '^  repository: quanttrader' "$dir/values-prod.yaml"; then
