@@ -25,11 +25,12 @@ variable "subnet_ids" {
 }
 
 variable "certificate_arn" {
-  description = "ACM certificate of the HTTPS listener. Required: the platform serves HTTPS only."
+  description = "ACM certificate of the HTTPS listener. Required when create is true: the platform serves HTTPS only."
   type        = string
+  default     = null
 
   validation {
-    condition     = can(regex("^arn:aws[a-z-]*:acm:", var.certificate_arn))
+    condition     = !var.create || can(regex("^arn:aws[a-z-]*:acm:", var.certificate_arn))
     error_message = "certificate_arn must be an ACM certificate ARN."
   }
 }

@@ -20,10 +20,10 @@ resource "aws_security_group" "this" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "this" {
-  for_each = local.create ? toset(var.allowed_security_group_ids) : toset([])
+  for_each = local.create ? var.allowed_security_group_ids : {}
 
   security_group_id            = aws_security_group.this[0].id
-  description                  = "DocumentDB from ${each.value}"
+  description                  = "DocumentDB from ${each.key}"
   referenced_security_group_id = each.value
   ip_protocol                  = "tcp"
   from_port                    = 27017

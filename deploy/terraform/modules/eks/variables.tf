@@ -30,7 +30,7 @@ variable "subnet_ids" {
   type        = list(string)
 
   validation {
-    condition     = length(var.subnet_ids) >= 2
+    condition     = !var.create || length(var.subnet_ids) >= 2
     error_message = "EKS needs subnets in at least two availability zones."
   }
 }

@@ -30,11 +30,11 @@ resource "aws_security_group" "this" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "clients" {
-  for_each = local.any ? { for p in setproduct(var.allowed_security_group_ids, local.ports) : "${p[0]}-${p[1]}" => p } : {}
+  for_each = local.any ? { for p in setproduct(keys(var.allowed_security_group_ids), local.ports) : "${p[0]}-${p[1]}" => p } : {}
 
   security_group_id            = aws_security_group.this[0].id
   description                  = "Kafka from ${each.value[0]}"
-  referenced_security_group_id = each.value[0]
+  referenced_security_group_id = var.allowed_security_group_ids[each.value[0]]
   ip_protocol                  = "tcp"
   from_port                    = each.value[1]
   to_port                      = each.value[1]

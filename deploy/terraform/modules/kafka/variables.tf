@@ -25,9 +25,9 @@ variable "subnet_ids" {
 }
 
 variable "allowed_security_group_ids" {
-  description = "Security groups of the clients (EKS nodes and pods)."
-  type        = list(string)
-  default     = []
+  description = "Security groups of the clients allowed to connect, by a name known at plan time (e.g. { eks = module.eks.cluster_security_group_id }): the ids themselves are unknown until the groups exist."
+  type        = map(string)
+  default     = {}
 }
 
 variable "kafka_version" {

@@ -22,11 +22,13 @@ data "aws_iam_policy_document" "this" {
     }
   }
 
+  # One statement per service, each bound to this account: CloudWatch Logs through the
+  # encryption context it always sends, every other service through aws:SourceAccount.
   dynamic "statement" {
-    for_each = length(each.value.service_principals) > 0 ? [1] : []
+    for_each = each.value.service_principals
 
     content {
-      sid = "AllowServicesOfThisAccount"
+      sid = "Service${join("", [for p in split(".", statement.value) : title(p)])}"
       actions = [
         "kms:Decrypt",
         "kms:DescribeKey",
@@ -39,14 +41,39 @@ data "aws_iam_policy_document" "this" {
 
       principals {
         type        = "Service"
-        identifiers = each.value.service_principals
+        identifiers = [statement.value]
       }
 
-      # Services may only use the key for resources of this account (confused deputy).
       condition {
-        test     = "StringEquals"
-        variable = "aws:SourceAccount"
-        values   = [data.aws_caller_identity.current.account_id]
+        test     = startswith(statement.value, "logs.") ? "ArnLike" : "StringEquals"
+        variable = startswith(statement.value, "logs.") ? "kms:EncryptionContext:aws:logs:arn" : "aws:SourceAccount"
+        values = [startswith(statement.value, "logs.")
+          ? "arn:${data.aws_partition.current.partition}:logs:*:${data.aws_caller_identity.current.account_id}:*"
+        : data.aws_caller_identity.current.account_id]
+      }
+    }
+  }
+
+  # IAM principals that cannot be given rights through IAM policies of their own, such as
+  # the Auto Scaling service-linked role that launches EKS nodes with encrypted volumes.
+  dynamic "statement" {
+    for_each = length(each.value.aws_principals) > 0 ? [1] : []
+
+    content {
+      sid = "AllowServiceLinkedRoles"
+      actions = [
+        "kms:Decrypt",
+        "kms:DescribeKey",
+        "kms:Encrypt",
+        "kms:GenerateDataKey*",
+        "kms:ReEncrypt*",
+        "kms:CreateGrant",
+      ]
+      resources = ["*"]
+
+      principals {
+        type        = "AWS"
+        identifiers = each.value.aws_principals
       }
     }
   }

@@ -15,10 +15,11 @@ variable "name" {
 }
 
 variable "domains" {
-  description = "One customer-managed key per data domain: key = domain name, value = description and the AWS services (e.g. logs.us-east-1.amazonaws.com) allowed to use it on behalf of the account."
+  description = "One customer-managed key per data domain: key = domain name, value = description, the AWS services (e.g. logs.us-east-1.amazonaws.com) allowed to use it on behalf of this account, and IAM principals such as service-linked roles allowed to use it."
   type = map(object({
     description        = string
     service_principals = optional(list(string), [])
+    aws_principals     = optional(list(string), [])
   }))
 
   validation {

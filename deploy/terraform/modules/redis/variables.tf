@@ -20,9 +20,9 @@ variable "subnet_ids" {
 }
 
 variable "allowed_security_group_ids" {
-  description = "Security groups allowed to connect on the Redis port."
-  type        = list(string)
-  default     = []
+  description = "Security groups of the clients allowed to connect, by a name known at plan time (e.g. { eks = module.eks.cluster_security_group_id }): the ids themselves are unknown until the groups exist."
+  type        = map(string)
+  default     = {}
 }
 
 variable "engine_version" {
