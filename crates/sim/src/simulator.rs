@@ -3,7 +3,8 @@
 //! Contract:
 //! - [`Simulator::step`] advances each symbol's fair price to `now_ns` and returns the
 //!   orders, amends and cancels of its market makers and noise traders, per symbol in this
-//!   order: noise cancels (expired orders, and orders a taker of this step would meet),
+//!   order: noise cancels (expired orders, orders the centre moved through, and orders a
+//!   taker of this step would meet),
 //!   every maker's moves away from the other side, every maker's moves toward it and new
 //!   quotes, noise resting orders, noise takers. That order is what keeps the simulator
 //!   from ever trading with itself and from cancelling an order it just filled.
@@ -267,7 +268,13 @@ impl SymbolSim {
             let user = ctx.noise[t];
             nb.resting.retain(|r| {
                 let meets_taker = takers.iter().any(|&(o, s)| o == t && s != r.side);
-                if r.expires_ns <= ctx.now || meets_taker {
+                // An order the fair price moved through is stale: the makers' quotes move to
+                // the new centre and would trade with it as takers, emptying their side.
+                let stale = match r.side {
+                    Side::Buy => r.price.0 >= center,
+                    Side::Sell => r.price.0 <= center,
+                };
+                if r.expires_ns <= ctx.now || meets_taker || stale {
                     out.push(SimAction::Cancel { user, order_id: r.id });
                     false
                 } else {

@@ -8,9 +8,9 @@
 //! positive and inventories bounded, and the same seed gives the same actions.
 
 use proptest::prelude::*;
-use qt_core::{CancelReason, OrderId, Price, Qty, SymbolId, UserId};
+use qt_core::{Amount, AssetId, CancelReason, OrderId, Price, Qty, SymbolId, SymbolSpec, UserId};
 use qt_engine::{Command, CommandEnvelope, EngineConfig, Event, Exchange};
-use qt_sim::{MarketView, SimAction, SimConfig, SimSymbol, Simulator};
+use qt_sim::{MarketView, RecordedFeed, SimAction, SimConfig, SimSymbol, Simulator};
 use qt_testkit::fixtures::{btc_usd, eth_usd, reference_data, BTC_USD, ETH_USD};
 use std::collections::BTreeMap;
 
@@ -66,8 +66,13 @@ struct Run {
 impl Run {
     fn new(config: SimConfig, syms: Vec<SimSymbol>) -> Run {
         let sim = Simulator::new(config, syms, FIRST_USER).expect("valid simulator");
+        Run::listed(sim, reference_data())
+    }
+
+    /// The exchange with `listing` applied, then the simulator's users created and funded.
+    fn listed(sim: Simulator, listing: Vec<Command>) -> Run {
         let mut run = Run { ex: Exchange::new(EngineConfig::default()), sim, seq: 0, next_order: 1 };
-        for cmd in reference_data() {
+        for cmd in listing {
             run.apply_setup(cmd);
         }
         let limits = run.sim.risk_limits();
@@ -98,7 +103,8 @@ impl Run {
     fn drive(&mut self, steps: usize, step_ms: i64, warm_up: usize, with_positions: bool) -> Report {
         let mut report = Report::default();
         let users = self.sim.user_ids();
-        let symbol_ids: Vec<SymbolId> = self.ex.symbols().iter().map(|s| s.spec.id).collect();
+        let symbol_ids: Vec<SymbolId> =
+            self.ex.symbols().iter().map(|s| s.spec.id).filter(|&id| self.sim.fair_price(id).is_some()).collect();
         for step in 0..steps {
             let now = START_NS + step as i64 * step_ms * 1_000_000;
             let mut counter = self.next_order;
@@ -285,8 +291,77 @@ fn irregular_steps_and_a_long_pause_stay_valid() {
     assert!(report.failures.is_empty(), "{:#?}", &report.failures[..report.failures.len().min(10)]);
 }
 
+#[test]
+fn a_recorded_feed_drives_the_market() {
+    // A recording with a 3 % rally and a sell-off: the makers follow it within the band.
+    let mut csv = String::from("seconds,price\n");
+    for i in 0..120 {
+        let usd = 30_000.0 + 900.0 * (f64::from(i) / 19.0).sin();
+        csv.push_str(&format!("{},{:.2}\n", i * 5, usd));
+    }
+    let feed = RecordedFeed::parse_csv(&csv, &btc_usd()).expect("valid csv");
+    let btc = SimSymbol { feed: Some(feed), ..SimSymbol::new(btc_usd(), Price(3_000_000)) };
+    let sim = Simulator::new(SimConfig::default(), vec![btc], FIRST_USER).expect("valid simulator");
+    let mut run = Run::listed(sim, reference_data());
+    let report = run.drive(6_000, 200, 20, true);
+    assert!(report.failures.is_empty(), "{:#?}", &report.failures[..report.failures.len().min(10)]);
+    assert!(report.empty_sides.is_empty(), "{:?}", &report.empty_sides[..report.empty_sides.len().min(10)]);
+    assert!(report.trades.get(&BTC_USD).is_some_and(|t| t.len() > 500));
+    assert!(!report.trades.contains_key(&ETH_USD));
+    let last = MarketView::last_price(&run.ex, BTC_USD).expect("traded");
+    assert!((2_900_000..=3_100_000).contains(&last.0), "last {last:?}");
+}
+
+/// A symbol listed after the reference data: base asset 3, symbol id 2.
+fn listing_with(spec: &SymbolSpec) -> Vec<Command> {
+    let mut cmds = reference_data();
+    cmds.push(Command::AddAsset { code: "SOL".into(), scale: spec.base_scale });
+    cmds.push(Command::AddSymbol(spec.clone()));
+    cmds
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    /// Any symbol grid the engine accepts and the simulator validates trades cleanly with
+    /// the default dynamics: sizes, notionals and prices come out right for it.
+    #[test]
+    fn any_valid_symbol_grid_trades_cleanly(
+        tick_exp in 0u32..8,
+        lot_exp in 0u32..9,
+        price_ticks in 20i64..20_000_000,
+        min_notional_cents in 0i64..2_000,
+        band_bps in 20i64..3_000,
+        collar_bps in 20i64..3_000,
+        min_qty in 1i64..50,
+        seed in any::<u64>(),
+    ) {
+        prop_assume!(tick_exp + lot_exp >= 8);
+        let spec = SymbolSpec {
+            id: SymbolId(2),
+            name: "SOL-USD".into(),
+            base: AssetId(3),
+            tick: 10i64.pow(tick_exp),
+            lot: 10i64.pow(lot_exp),
+            min_qty: Qty(min_qty),
+            max_qty: Qty(1_000_000_000),
+            min_notional: Amount(min_notional_cents * 1_000_000),
+            price_band_bps: band_bps,
+            market_collar_bps: collar_bps,
+            ..btc_usd()
+        };
+        prop_assume!(spec.validate().is_ok());
+        let sym = SimSymbol::new(spec.clone(), Price(price_ticks));
+        prop_assume!(sym.validate().is_ok());
+        let sim = Simulator::new(SimConfig { seed, ..SimConfig::default() }, vec![sym], FIRST_USER);
+        prop_assume!(sim.is_ok());
+        let mut run = Run::listed(sim.expect("checked"), listing_with(&spec));
+        let report = run.drive(600, 250, 5, true);
+        prop_assert!(report.failures.is_empty(), "{:#?}", &report.failures[..report.failures.len().min(10)]);
+        prop_assert!(report.empty_sides.is_empty(), "{:?}", &report.empty_sides[..report.empty_sides.len().min(10)]);
+        prop_assert!(report.trades.get(&SymbolId(2)).is_some_and(|t| !t.is_empty()));
+        prop_assert!(run.ex.check_invariants().is_ok());
+    }
 
     /// Any seed and any reasonable market shape: nothing the simulator sends is refused.
     #[test]
