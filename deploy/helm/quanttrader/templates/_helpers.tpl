@@ -103,11 +103,28 @@ route's component when it is enabled, else its `fallback` when that is enabled, 
 {{- default .Chart.AppVersion .Values.image.tag }}
 {{- end }}
 
+{{/*
+Registry/repository of the image. Without image.registry, a cluster that knows its account
+(the ApplicationSet passes aws.accountId) pulls from that account's ECR in aws.region; with
+neither, the bare repository is used (a local image, as in kind or the unit tests).
+*/}}
+{{- define "quanttrader.imageRepository" -}}
+{{- $registry := .Values.image.registry }}
+{{- if and (not $registry) .Values.aws.accountId }}
+{{- $registry = printf "%s.dkr.ecr.%s.amazonaws.com" (toString .Values.aws.accountId) .Values.aws.region }}
+{{- end }}
+{{- if $registry }}
+{{- printf "%s/%s" $registry .Values.image.repository }}
+{{- else }}
+{{- .Values.image.repository }}
+{{- end }}
+{{- end }}
+
 {{- define "quanttrader.image" -}}
 {{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- printf "%s@%s" (include "quanttrader.imageRepository" .) .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (include "quanttrader.imageTag" .) }}
+{{- printf "%s:%s" (include "quanttrader.imageRepository" .) (include "quanttrader.imageTag" .) }}
 {{- end }}
 {{- end }}
 
