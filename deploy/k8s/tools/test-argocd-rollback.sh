@@ -70,6 +70,10 @@ expect "revert restores the previous tag" "$(tag_of staging)" "1.0.0"
 expect "revert is pushed to origin/main" "$(git --git-dir "$work/origin.git" rev-parse main)" "$(g rev-parse HEAD)"
 if grep -q '^Revert "deploy(staging): 1.1.0"' <<<"$(g log -1 --format=%s)"; then ok "revert commit message"; else nok "revert commit message"; fi
 expect "other environments untouched" "$(tag_of prod)" "1.0.0"
+n="$(commits)"
+if "$rollback" --env staging --repo "$repo" >/dev/null 2>&1; then nok "a rollback was reverted"; else ok "reverting a rollback is refused"; fi
+expect "refused rollback makes no commit" "$(commits)" "$n"
+expect "refused rollback leaves the tag" "$(tag_of staging)" "1.0.0"
 
 promote prod 1.2.0
 "$rollback" --env prod --to 1.1.5 --no-push --repo "$repo" >/dev/null 2>&1
