@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Delivery pipelines and operations: lints the GitHub Actions workflows (actionlint,
 # zizmor, the repository's own pinning/permissions/timeout rules), shellchecks the
-# operations scripts, runs their dry-run tests against fake cloud CLIs, and checks
-# deny.toml against the real dependency tree when cargo-deny is cached.
+# operations scripts, runs their dry-run tests against fake cloud CLIs, checks that the
+# runbooks' links, anchors and script calls hold, and checks deny.toml against the real
+# dependency tree when cargo-deny is cached.
 #
 # Tools, all cached so a second run installs nothing:
 #   actionlint  go install, pinned, into $QT_CACHE/bin
@@ -16,7 +17,8 @@ usage() {
   cat <<'EOF'
 Usage: scripts/ci/40-ops.sh [-h|--help]
 Runs the ops checks: actionlint, zizmor, workflow policy, shellcheck, dry-run tests of
-scripts/{bootstrap-state,deploy,rollback,destroy}, and cargo-deny when it is cached.
+scripts/{bootstrap-state,deploy,rollback,destroy}, the runbook checks (docs/runbooks), and
+cargo-deny when it is cached.
 Usually run as: scripts/test-all 40-ops
 EOF
 }
@@ -82,7 +84,7 @@ shellcheck -x scripts/bootstrap-state scripts/deploy scripts/rollback scripts/de
 shellcheck -x --shell=bats tests/ops/*.bats || fail "shellcheck (bats files)"
 
 export OPS_PYTHON="$venv/bin/python"
-log "dry-run tests of bootstrap-state, deploy, rollback, destroy (fake aws/terraform/kubectl/argocd)"
+log "dry-run tests of bootstrap-state, deploy, rollback, destroy (fake aws/terraform/kubectl/argocd), workflow and runbook checks"
 tap="$(mktemp)"
 trap 'rm -f "$tap"' EXIT
 bats --tap tests/ops | tee "$tap" || true
