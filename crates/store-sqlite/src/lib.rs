@@ -1,1 +1,148 @@
-//! placeholder
+//! Embedded SQLite storage of the all-in-one QuantTrader: the command journal, engine
+//! snapshots and the read model the query endpoints serve.
+//!
+//! Contract:
+//! - One file, `<dir>/quanttrader.db`, in WAL mode. [`Store::open`] creates it and applies
+//!   the migrations; every other handle opens its own connection to it, so the engine
+//!   thread (journal, snapshots, projector) and the HTTP readers never share one.
+//! - [`SqliteJournal`] implements [`qt_engine::ports::Journal`]: one transaction per batch
+//!   with `synchronous=FULL`, so `append` returning `Ok` means the whole batch survives a
+//!   power cut (group commit: one WAL fsync per batch).
+//! - [`SqliteSnapshots`] implements [`qt_engine::ports::SnapshotStore`]: a save is one
+//!   transaction that also prunes to the newest [`SNAPSHOTS_KEPT`].
+//! - [`Projector`] folds applied commands and their events into the read model, one
+//!   transaction per batch, idempotently (commands at or below [`Projector::projected_seq`]
+//!   are skipped). The read model is derived data: [`Projector::reset`] and a replay of the
+//!   journal from seq 1 rebuild it to the same rows.
+//! - [`Reader`] answers the queries from a pool of read-only connections; it is `Clone +
+//!   Send + Sync` and never blocks the writers (WAL readers see the last committed batch).
+//!
+//! Blocking: every call does synchronous file I/O (microseconds for reads, one fsync for
+//! a journal append); async callers use `spawn_blocking` or a dedicated thread.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![warn(missing_docs)]
+
+mod error;
+mod journal;
+mod model;
+mod projector;
+mod reader;
+pub mod schema;
+mod snapshots;
+
+pub use error::StoreError;
+pub use journal::SqliteJournal;
+pub use model::{
+    reject_http_status, AssetRow, BalanceRow, CandleRow, ExecutionRow, IdempotencyRow, OrderView, PlaceResponse,
+    PositionRow, Stats24h, SymbolRow, TradeRow, UserRow, CANDLE_INTERVALS,
+};
+pub use projector::{Projected, Projector};
+pub use reader::{
+    ExecutionCursor, ExecutionPage, OrderCursor, OrderFilter, OrderPage, Reader, StatusFilter, IDEMPOTENCY_TTL_NS,
+    MAX_PAGE,
+};
+pub use snapshots::{SqliteSnapshots, SNAPSHOTS_KEPT};
+
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "quanttrader.db";
+
+/// How long a connection waits for another's write lock before giving up. Writers are
+/// all on the engine thread, so a wait this long means something is badly wrong.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Prepared statements kept per connection; the projector uses about twenty and the
+/// reader's dynamic list queries a few dozen variants.
+const STATEMENT_CACHE: usize = 128;
+
+/// Read connections in the [`Reader`] pool.
+const READ_POOL_SIZE: u32 = 8;
+
+/// How durably a writer connection commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sync {
+    /// fsync the WAL on every commit: a commit that returned survives power loss.
+    Full,
+    /// fsync only at checkpoints: a commit survives a crash of the process, and the
+    /// journal's next FULL commit makes it durable too.
+    Normal,
+}
+
+/// Handle on `<dir>/quanttrader.db`: opens the connections of the other handles.
+#[derive(Clone, Debug)]
+pub struct Store {
+    path: PathBuf,
+}
+
+impl Store {
+    /// Creates the directory/file when missing, applies migrations (`PRAGMA
+    /// user_version`), switches the file to WAL and checks that it is usable. Foreign keys
+    /// stay off (the read model is derived; the engine has already validated every
+    /// reference) and every connection gets a busy timeout.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
+        let path = dir.join(DB_FILE);
+        let mut conn = open_writer(&path, Sync::Full)?;
+        // WAL is persistent in the file: set once here, every later connection inherits it.
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Corrupt(format!("journal_mode is {mode}, WAL could not be enabled")));
+        }
+        schema::migrate(&mut conn)?;
+        Ok(Store { path })
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The command journal, on its own connection with `synchronous=FULL`.
+    pub fn journal(&self) -> Result<SqliteJournal, StoreError> {
+        Ok(SqliteJournal::new(open_writer(&self.path, Sync::Full)?))
+    }
+
+    /// The snapshot store, on its own connection (`synchronous=FULL`: the journal may be
+    /// truncated behind a snapshot, which then must be on disk).
+    pub fn snapshots(&self) -> Result<SqliteSnapshots, StoreError> {
+        Ok(SqliteSnapshots::new(open_writer(&self.path, Sync::Full)?))
+    }
+
+    /// The read-model projector, on its own connection with `synchronous=NORMAL`: it is
+    /// rebuilt from the journal after a crash, so it need not pay an fsync per batch.
+    pub fn projector(&self) -> Result<Projector, StoreError> {
+        Projector::new(open_writer(&self.path, Sync::Normal)?)
+    }
+
+    /// A pool of read-only connections for the query side.
+    pub fn reader(&self) -> Result<Reader, StoreError> {
+        Reader::new(&self.path, READ_POOL_SIZE)
+    }
+}
+
+fn open_writer(path: &Path, sync: Sync) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.pragma_update(None, "foreign_keys", false)?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match sync {
+            Sync::Full => "FULL",
+            Sync::Normal => "NORMAL",
+        },
+    )?;
+    Ok(conn)
+}
+
+/// Settings of a pooled read-only connection.
+fn init_reader(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.pragma_update(None, "query_only", true)
+}
