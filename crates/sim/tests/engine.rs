@@ -184,7 +184,9 @@ fn longest_gap(trades: &[i64], from_ns: i64, to_ns: i64) -> i64 {
     gap.max(to_ns - prev)
 }
 
-fn assert_healthy(run: &Run, report: &Report, steps: usize, step_ms: i64, warm_up: usize) {
+/// `max_gap_s`: longest stretch without a trade on a symbol; takers arrive as a Poisson
+/// process of 24 a minute, so over a day one gap of half a minute is expected.
+fn assert_healthy(run: &Run, report: &Report, steps: usize, step_ms: i64, warm_up: usize, max_gap_s: i64) {
     assert!(report.failures.is_empty(), "{} engine refusals, first: {:#?}", report.failures.len(), {
         let n = report.failures.len().min(10);
         &report.failures[..n]
@@ -195,7 +197,7 @@ fn assert_healthy(run: &Run, report: &Report, steps: usize, step_ms: i64, warm_u
     for s in [BTC_USD, ETH_USD] {
         let trades = report.trades.get(&s).map_or(&[][..], |v| &v[..]);
         let gap = longest_gap(trades, from, to);
-        assert!(gap <= 30_000_000_000, "symbol {s:?}: {gap} ns without a trade ({} trades)", trades.len());
+        assert!(gap <= max_gap_s * 1_000_000_000, "symbol {s:?}: {gap} ns without a trade ({} trades)", trades.len());
         let seconds = (to - from) / 1_000_000_000;
         assert!(trades.len() as i64 * 5 >= seconds, "symbol {s:?}: only {} trades in {seconds} s", trades.len());
     }
@@ -218,7 +220,7 @@ fn an_hour_of_market_against_the_engine() {
     let (steps, step_ms, warm_up) = (15_000, 250, 20);
     let mut run = Run::new(SimConfig::default(), symbols());
     let report = run.drive(steps, step_ms, warm_up, true);
-    assert_healthy(&run, &report, steps, step_ms, warm_up);
+    assert_healthy(&run, &report, steps, step_ms, warm_up, 30);
     let cfg = SimConfig::default();
     for s in symbols() {
         let size = s.order_size.0;
@@ -236,12 +238,28 @@ fn an_hour_of_market_against_the_engine() {
     assert!(amends > 100, "{amends} amends");
 }
 
+/// A simulated day, for soak checks outside CI (about a minute in release):
+/// `cargo test -p qt-sim --release --test engine -- --ignored`.
+#[test]
+#[ignore = "a simulated day; run on demand with --release"]
+fn a_day_of_market_against_the_engine() {
+    let (steps, step_ms, warm_up) = (24 * 3_600 * 4, 250, 20);
+    let mut run = Run::new(SimConfig { seed: 2_026, ..SimConfig::default() }, symbols());
+    let report = run.drive(steps, step_ms, warm_up, true);
+    assert_healthy(&run, &report, steps, step_ms, warm_up, 60);
+    let trades: usize = report.trades.values().map(Vec::len).sum();
+    eprintln!("a day: {} actions, {trades} trades, max inventories {:?}", report.actions.len(), report.max_inventory);
+    for (user, asset, total) in run.balances() {
+        eprintln!("user {} asset {asset}: {total}", user.0);
+    }
+}
+
 #[test]
 fn inventory_estimate_without_positions_keeps_the_market_healthy() {
     let (steps, step_ms, warm_up) = (8_000, 200, 20);
     let mut run = Run::new(SimConfig { seed: 7, ..SimConfig::default() }, symbols());
     let report = run.drive(steps, step_ms, warm_up, false);
-    assert_healthy(&run, &report, steps, step_ms, warm_up);
+    assert_healthy(&run, &report, steps, step_ms, warm_up, 30);
 }
 
 #[test]
