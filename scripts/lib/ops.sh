@@ -208,3 +208,26 @@ previous_env() {
 
 eks_cluster_name() { printf '%s-%s\n' "$OPS_PROJECT" "$1"; }
 argocd_app_name() { printf '%s-%s\n' "$OPS_PROJECT" "$1"; }
+
+# git_push: pushes the current branch to its upstream. When the remote moved on since the
+# checkout (a merge or another environment's promotion landed), the local commit is
+# rebased onto it and pushed again; a conflict means someone changed the same line, and a
+# person must decide, so nothing is pushed then.
+git_push() {
+  local attempt
+  if [ "$OPS_DRY_RUN" = "1" ]; then
+    run git -C "$OPS_ROOT" push
+    return 0
+  fi
+  for attempt in 1 2 3; do
+    if git -C "$OPS_ROOT" push; then
+      return 0
+    fi
+    ops_warn "push rejected (attempt $attempt of 3): rebasing onto the remote branch"
+    if ! git -C "$OPS_ROOT" pull --rebase; then
+      git -C "$OPS_ROOT" rebase --abort >/dev/null 2>&1 || true
+      ops_die "rebase onto the remote branch failed (the same lines changed there); nothing was pushed"
+    fi
+  done
+  ops_die "push failed 3 times; the commit is local only"
+}

@@ -214,3 +214,28 @@ load helpers
     run "$SCRIPTS/deploy" wait prod --tag "$TAG_A" --timeout 5 --sync
   [ "$status" -eq 0 ]
 }
+
+@test "promote --push rebases onto a remote that moved on, and refuses a conflicting change" {
+  remote="$BATS_TEST_TMPDIR/remote.git"
+  git init -q --bare -b main "$remote"
+  git -C "$OPS_ROOT" remote add origin "$remote"
+  git -C "$OPS_ROOT" push -q -u origin main
+  other="$BATS_TEST_TMPDIR/other"
+  git clone -q "$remote" "$other"
+  git -C "$other" -c user.email=o@example.invalid -c user.name=other commit -q --allow-empty -m "a merge elsewhere"
+  git -C "$other" push -q
+  run "$SCRIPTS/deploy" promote dev --tag "$TAG_B" --push
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"push rejected"* ]]
+  git -C "$remote" log --format=%s main | grep -q 'deploy(dev): promote image'
+  git -C "$remote" log --format=%s main | grep -q 'a merge elsewhere'
+  # The same line changed on the remote: nothing is pushed.
+  git -C "$other" pull -q --rebase
+  sed -i "s/^  tag: .*/  tag: \"$TAG_C\"/" "$other/deploy/helm/quanttrader/values-staging.yaml"
+  git -C "$other" -c user.email=o@example.invalid -c user.name=other commit -q -am "staging by hand"
+  git -C "$other" push -q
+  run "$SCRIPTS/deploy" promote staging --tag "$TAG_B" --push
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"nothing was pushed"* ]]
+  [ "$(git -C "$remote" log -1 --format=%s main)" = "staging by hand" ]
+}
