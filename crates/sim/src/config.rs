@@ -172,6 +172,13 @@ impl SimSymbol {
         }
     }
 
+    /// A symbol whose fair price replays `feed`, starting at its first price, with the
+    /// default sizes for that price.
+    pub fn from_feed(spec: SymbolSpec, feed: RecordedFeed) -> SimSymbol {
+        let first = feed.price_at(0);
+        SimSymbol { feed: Some(feed), ..SimSymbol::new(spec, first) }
+    }
+
     /// The lowest and highest fair price this symbol can have, in ticks.
     pub fn price_bounds(&self) -> (Price, Price) {
         match &self.feed {

@@ -25,6 +25,7 @@ use qt_core::money::amount_from_i128;
 use qt_core::{
     Amount, AssetId, NewOrder, OrderId, OrderType, Price, Qty, RiskLimits, Side, StpMode, SymbolId, TimeInForce, UserId,
 };
+use qt_engine::Command;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,16 @@ pub enum SimAction {
     Place(NewOrder),
     Cancel { user: UserId, order_id: OrderId },
     Amend { user: UserId, order_id: OrderId, price: Option<Price>, qty: Option<Qty> },
+}
+
+impl From<SimAction> for Command {
+    fn from(action: SimAction) -> Command {
+        match action {
+            SimAction::Place(order) => Command::Place(order),
+            SimAction::Cancel { user, order_id } => Command::Cancel { user, order_id },
+            SimAction::Amend { user, order_id, price, qty } => Command::Amend { user, order_id, price, qty },
+        }
+    }
 }
 
 impl SimAction {

@@ -56,6 +56,28 @@ struct Report {
     max_inventory: BTreeMap<(UserId, SymbolId), i64>,
 }
 
+impl Report {
+    /// Engine refusals, self-trades and empty book sides, the first few of each, or `None`.
+    fn problems(&self) -> Option<String> {
+        let mut out = String::new();
+        if !self.failures.is_empty() {
+            let first = &self.failures[..self.failures.len().min(10)];
+            out += &format!("{} engine refusals or self-trades, first: {first:#?}\n", self.failures.len());
+        }
+        if !self.empty_sides.is_empty() {
+            let first = &self.empty_sides[..self.empty_sides.len().min(10)];
+            out += &format!("{} empty book sides after warm-up, first: {first:?}\n", self.empty_sides.len());
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    fn assert_clean(&self) {
+        if let Some(problems) = self.problems() {
+            panic!("{problems}");
+        }
+    }
+}
+
 struct Run {
     ex: Exchange,
     sim: Simulator,
@@ -99,14 +121,19 @@ impl Run {
         }
     }
 
-    /// `steps` steps `step_ms` apart; `with_positions` chooses the view.
+    /// `steps` steps `step_ms` apart from `START_NS`; `with_positions` chooses the view.
     fn drive(&mut self, steps: usize, step_ms: i64, warm_up: usize, with_positions: bool) -> Report {
+        self.drive_at((0..steps).map(|i| START_NS + i as i64 * step_ms * 1_000_000), warm_up, with_positions)
+    }
+
+    /// One step at each of `times`, every action applied at its step's time; book sides are
+    /// checked from step `warm_up` on.
+    fn drive_at(&mut self, times: impl IntoIterator<Item = i64>, warm_up: usize, with_positions: bool) -> Report {
         let mut report = Report::default();
         let users = self.sim.user_ids();
         let symbol_ids: Vec<SymbolId> =
             self.ex.symbols().iter().map(|s| s.spec.id).filter(|&id| self.sim.fair_price(id).is_some()).collect();
-        for step in 0..steps {
-            let now = START_NS + step as i64 * step_ms * 1_000_000;
+        for (step, now) in times.into_iter().enumerate() {
             let mut counter = self.next_order;
             let actions = {
                 let mut next_id = || {
@@ -122,12 +149,7 @@ impl Run {
             };
             self.next_order = counter;
             for action in &actions {
-                let cmd = match action.clone() {
-                    SimAction::Place(o) => Command::Place(o),
-                    SimAction::Cancel { user, order_id } => Command::Cancel { user, order_id },
-                    SimAction::Amend { user, order_id, price, qty } => Command::Amend { user, order_id, price, qty },
-                };
-                for e in self.apply(now, cmd) {
+                for e in self.apply(now, Command::from(action.clone())) {
                     match e {
                         Event::OrderRejected { .. } | Event::CommandRejected { .. } => {
                             report.failures.push(format!("step {step}: {action:?} -> {e:?}"));
@@ -187,11 +209,7 @@ fn longest_gap(trades: &[i64], from_ns: i64, to_ns: i64) -> i64 {
 /// `max_gap_s`: longest stretch without a trade on a symbol; takers arrive as a Poisson
 /// process of 24 a minute, so over a day one gap of half a minute is expected.
 fn assert_healthy(run: &Run, report: &Report, steps: usize, step_ms: i64, warm_up: usize, max_gap_s: i64) {
-    assert!(report.failures.is_empty(), "{} engine refusals, first: {:#?}", report.failures.len(), {
-        let n = report.failures.len().min(10);
-        &report.failures[..n]
-    });
-    assert!(report.empty_sides.is_empty(), "empty book sides after warm-up: {:?}", &report.empty_sides[..]);
+    report.assert_clean();
     let from = START_NS + warm_up as i64 * step_ms * 1_000_000;
     let to = START_NS + steps as i64 * step_ms * 1_000_000;
     for s in [BTC_USD, ETH_USD] {
@@ -276,37 +294,22 @@ fn same_seed_same_actions_and_another_seed_differs() {
 
 #[test]
 fn irregular_steps_and_a_long_pause_stay_valid() {
-    // A driver that lags, or a host that slept for minutes: the process moves as if at most
-    // max_step_gap_ms passed, so nothing lands outside the price band.
+    // A driver that lags, or a host that slept for ten minutes: the process moves as if at
+    // most max_step_gap_ms passed, so nothing lands outside the price band.
     let mut run = Run::new(SimConfig::default(), symbols());
-    let mut report = Report::default();
-    let mut now = START_NS;
-    for i in 0..3_000usize {
-        now += match i {
+    let times = (0..3_000i64).scan(START_NS, |now, i| {
+        *now += match i {
             1_000 => 600_000_000_000,
             _ if i % 7 == 0 => 1_000_000_000,
             _ => 100_000_000,
         };
-        let mut counter = run.next_order;
-        let actions = run.sim.step(now, &run.ex, &mut || {
-            counter += 1;
-            OrderId(counter - 1)
-        });
-        run.next_order = counter;
-        for action in actions {
-            let cmd = match action.clone() {
-                SimAction::Place(o) => Command::Place(o),
-                SimAction::Cancel { user, order_id } => Command::Cancel { user, order_id },
-                SimAction::Amend { user, order_id, price, qty } => Command::Amend { user, order_id, price, qty },
-            };
-            for e in run.apply(now, cmd) {
-                if matches!(e, Event::OrderRejected { .. } | Event::CommandRejected { .. }) {
-                    report.failures.push(format!("step {i}: {action:?} -> {e:?}"));
-                }
-            }
-        }
-    }
-    assert!(report.failures.is_empty(), "{:#?}", &report.failures[..report.failures.len().min(10)]);
+        Some(*now)
+    });
+    let report = run.drive_at(times, 20, true);
+    report.assert_clean();
+    // A driver clock that steps back is taken as no time passing.
+    let back = run.drive_at([START_NS, START_NS + 1], 0, true);
+    back.assert_clean();
 }
 
 #[test]
@@ -318,12 +321,11 @@ fn a_recorded_feed_drives_the_market() {
         csv.push_str(&format!("{},{:.2}\n", i * 5, usd));
     }
     let feed = RecordedFeed::parse_csv(&csv, &btc_usd()).expect("valid csv");
-    let btc = SimSymbol { feed: Some(feed), ..SimSymbol::new(btc_usd(), Price(3_000_000)) };
+    let btc = SimSymbol::from_feed(btc_usd(), feed);
     let sim = Simulator::new(SimConfig::default(), vec![btc], FIRST_USER).expect("valid simulator");
     let mut run = Run::listed(sim, reference_data());
     let report = run.drive(6_000, 200, 20, true);
-    assert!(report.failures.is_empty(), "{:#?}", &report.failures[..report.failures.len().min(10)]);
-    assert!(report.empty_sides.is_empty(), "{:?}", &report.empty_sides[..report.empty_sides.len().min(10)]);
+    report.assert_clean();
     assert!(report.trades.get(&BTC_USD).is_some_and(|t| t.len() > 500));
     assert!(!report.trades.contains_key(&ETH_USD));
     let last = MarketView::last_price(&run.ex, BTC_USD).expect("traded");
@@ -375,8 +377,8 @@ proptest! {
         prop_assume!(sim.is_ok());
         let mut run = Run::listed(sim.expect("checked"), listing_with(&spec));
         let report = run.drive(600, 250, 5, true);
-        prop_assert!(report.failures.is_empty(), "{:#?}", &report.failures[..report.failures.len().min(10)]);
-        prop_assert!(report.empty_sides.is_empty(), "{:?}", &report.empty_sides[..report.empty_sides.len().min(10)]);
+        let problems = report.problems();
+        prop_assert!(problems.is_none(), "{}", problems.unwrap_or_default());
         prop_assert!(report.trades.get(&SymbolId(2)).is_some_and(|t| !t.is_empty()));
         prop_assert!(run.ex.check_invariants().is_ok());
     }
@@ -411,8 +413,8 @@ proptest! {
             .collect();
         let mut run = Run::new(config, syms);
         let report = run.drive(800, step_ms, 5, true);
-        prop_assert!(report.failures.is_empty(), "{:#?}", &report.failures[..report.failures.len().min(10)]);
-        prop_assert!(report.empty_sides.is_empty(), "{:?}", &report.empty_sides[..report.empty_sides.len().min(10)]);
+        let problems = report.problems();
+        prop_assert!(problems.is_none(), "{}", problems.unwrap_or_default());
         prop_assert!(run.ex.check_invariants().is_ok());
     }
 }
