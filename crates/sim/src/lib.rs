@@ -30,6 +30,49 @@
 //!    as filled.
 //! 4. A cancel or amend of an order that a real user filled between the view and the
 //!    command is refused by the engine with `ORDER_NOT_FOUND`: harmless, ignore it.
+//!
+//! A driver in miniature (the engine is the view; a real driver sequences, journals and
+//! publishes the commands instead of applying them directly):
+//!
+//! ```
+//! use qt_core::{OrderId, Price};
+//! use qt_engine::{Command, CommandEnvelope, EngineConfig, Exchange};
+//! use qt_sim::{SimConfig, SimSymbol, Simulator};
+//! use qt_testkit::fixtures::{btc_usd, reference_data};
+//!
+//! let sim_symbols = vec![SimSymbol::new(btc_usd(), Price(3_000_000))];
+//! let mut sim = Simulator::new(SimConfig { seed: 7, ..SimConfig::default() }, sim_symbols, 1_000)?;
+//! let mut ex = Exchange::new(EngineConfig::default());
+//! let (mut seq, mut next_order) = (0u64, 1u64);
+//! let mut apply = |ex: &mut Exchange, ts: i64, cmd: Command| {
+//!     seq += 1;
+//!     ex.apply(&CommandEnvelope::new(seq, ts, cmd), &mut Vec::new());
+//! };
+//! let start = 1_767_225_600_000_000_000i64;
+//! for cmd in reference_data() {
+//!     apply(&mut ex, start, cmd);
+//! }
+//! for (user, deposits) in sim.users() {
+//!     apply(&mut ex, start, Command::CreateUser { user, limits: Some(sim.risk_limits()) });
+//!     for (asset, amount) in deposits {
+//!         apply(&mut ex, start, Command::Deposit { user, asset, amount });
+//!     }
+//! }
+//! for step in 0..400 {
+//!     let now = start + step * 250_000_000;
+//!     let actions = sim.step(now, &ex, &mut || {
+//!         next_order += 1;
+//!         OrderId(next_order - 1)
+//!     });
+//!     for action in actions {
+//!         apply(&mut ex, now, Command::from(action));
+//!     }
+//! }
+//! let book = &ex.symbols()[0];
+//! assert!(book.book.best_bid().is_some() && book.book.best_ask().is_some());
+//! assert!(book.last_price.is_some(), "trades printed");
+//! # Ok::<(), qt_sim::SimError>(())
+//! ```
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod config;
