@@ -24,7 +24,8 @@
 //!    levels on several symbols exceeds any sensible human velocity limit) and deposit what
 //!    each entry lists.
 //! 2. At every start (the simulator keeps no state across restarts) mass-cancel the open
-//!    orders of [`Simulator::user_ids`] before the first step.
+//!    orders of [`Simulator::user_ids`] before the first step. The first step picks up
+//!    each symbol's last price from the view, so a restarted market goes on from there.
 //! 3. Apply the actions of one step in order, and all of them before the next step reads
 //!    the view: an order the simulator placed and the view does not show as open is taken
 //!    as filled.

@@ -109,6 +109,16 @@ impl FairPrice {
         self.price
     }
 
+    /// Continues from `price` (the market's last price after a restart) instead of the
+    /// initial price; a recorded feed keeps its own course.
+    pub(crate) fn start_at(&mut self, price: Price) {
+        if let Source::Process(p) = &mut self.source {
+            let price = price.clamp(self.low, self.high);
+            p.x = (price.0 as f64 / p.anchor).ln().clamp(p.x_min, p.x_max);
+            self.price = price;
+        }
+    }
+
     pub(crate) fn price(&self) -> Price {
         self.price
     }
@@ -206,6 +216,17 @@ mod tests {
         }
         let mean = sum / n as f64;
         assert!((mean / 3_000_000.0 - 1.0).abs() < 0.01, "mean {mean}");
+    }
+
+    #[test]
+    fn a_restart_continues_from_the_last_price_within_bounds() {
+        let mut f = FairPrice::new(&sym(), 5);
+        f.start_at(Price(3_300_000));
+        assert_eq!(f.price(), Price(3_300_000));
+        let next = f.advance(250_000_000, 250_000_000);
+        assert!((next.0 - 3_300_000).abs() < 30_000, "{next:?}");
+        f.start_at(Price(9_000_000));
+        assert_eq!(f.price(), Price(3_600_000));
     }
 
     #[test]

@@ -120,6 +120,8 @@ struct SymbolSim {
     rng: ChaCha8Rng,
     makers: Vec<MakerBook>,
     noise: Vec<NoiseBook>,
+    /// Whether the first step ran (and picked up the market's last price).
+    started: bool,
 }
 
 /// What every symbol's step needs from the simulator.
@@ -171,6 +173,7 @@ impl Simulator {
                 rng: ChaCha8Rng::seed_from_u64(mix(config.seed, 2, i as u64)),
                 makers: (0..makers.len()).map(|_| MakerBook::default()).collect(),
                 noise: (0..noise.len()).map(|_| NoiseBook::default()).collect(),
+                started: false,
                 sym,
             })
             .collect();
@@ -245,6 +248,14 @@ impl SymbolSim {
         out: &mut Vec<SimAction>,
     ) {
         let id = self.sym.spec.id;
+        if !self.started {
+            // After a restart the market goes on from where it traded, not from the
+            // initial price (the process still reverts toward that over its half-life).
+            if let Some(last) = view.last_price(id) {
+                self.fair.start_at(last);
+            }
+            self.started = true;
+        }
         let fair = self.fair.advance(ctx.now, ctx.dt);
         self.sync(view);
         let reference = view.last_price(id).unwrap_or(fair);
@@ -609,7 +620,7 @@ fn funding(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qt_testkit::fixtures::{btc_usd, eth_usd, BTC, ETH, USD};
+    use qt_testkit::fixtures::{btc_usd, eth_usd, BTC, BTC_USD, ETH, USD};
 
     #[test]
     fn users_are_numbered_from_first_user_and_funded_in_every_asset() {
@@ -660,6 +671,58 @@ mod tests {
         assert!((900..1_100).contains(&n), "{n}");
         assert_eq!(s.events(24, 0), 0);
         assert_eq!(s.events(6_000, 60_000_000_000), 16);
+    }
+
+    struct Quiet(Option<Price>);
+
+    impl MarketView for Quiet {
+        fn best_bid(&self, _: SymbolId) -> Option<(Price, Qty)> {
+            None
+        }
+        fn best_ask(&self, _: SymbolId) -> Option<(Price, Qty)> {
+            None
+        }
+        fn last_price(&self, _: SymbolId) -> Option<Price> {
+            self.0
+        }
+        fn is_open(&self, _: OrderId) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn first_step_picks_up_the_last_price_and_quotes_around_it() {
+        let mut sim =
+            Simulator::new(SimConfig::default(), vec![SimSymbol::new(btc_usd(), Price(3_000_000))], 1).unwrap();
+        let mut next = 0u64;
+        let actions = sim.step(1_000, &Quiet(Some(Price(3_150_000))), &mut || {
+            next += 1;
+            OrderId(next)
+        });
+        assert_eq!(sim.fair_price(BTC_USD), Some(Price(3_150_000)));
+        let prices: Vec<i64> = actions
+            .iter()
+            .filter_map(|a| match a {
+                SimAction::Place(o) => o.price.map(|p| p.0),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(prices.len(), 2 * 2 * 5, "two makers, five levels a side");
+        assert!(prices.iter().all(|p| (3_100_000..3_200_000).contains(p)), "{prices:?}");
+        // Without a last price the process starts where configured.
+        let mut fresh =
+            Simulator::new(SimConfig::default(), vec![SimSymbol::new(btc_usd(), Price(3_000_000))], 1).unwrap();
+        fresh.step(1_000, &Quiet(None), &mut || {
+            next += 1;
+            OrderId(next)
+        });
+        assert_eq!(fresh.fair_price(BTC_USD), Some(Price(3_000_000)));
+    }
+
+    #[test]
+    fn the_simulator_can_move_to_a_driver_task() {
+        fn send<T: Send + 'static>() {}
+        send::<Simulator>();
     }
 
     #[test]

@@ -313,6 +313,27 @@ fn irregular_steps_and_a_long_pause_stay_valid() {
 }
 
 #[test]
+fn a_restarted_simulator_takes_over_the_running_market() {
+    // The driver contract at a restart: a fresh simulator, the old one's orders mass
+    // cancelled, then steps again; the market goes on from its last price.
+    let mut run = Run::new(SimConfig::default(), symbols());
+    run.drive(2_000, 250, 20, true).assert_clean();
+    let last_before = MarketView::last_price(&run.ex, BTC_USD).expect("traded");
+    run.sim = Simulator::new(SimConfig::default(), symbols(), FIRST_USER).expect("valid simulator");
+    let restart = START_NS + 2_000 * 250_000_000;
+    for user in run.sim.user_ids() {
+        for e in run.apply(restart, Command::MassCancel { user, symbol: None }) {
+            assert!(!matches!(e, Event::CommandRejected { .. }), "{e:?}");
+        }
+    }
+    run.drive_at([restart], 1, true).assert_clean();
+    assert_eq!(run.sim.fair_price(BTC_USD), Some(last_before), "the fair price goes on from the last trade");
+    let report = run.drive_at((1..2_000).map(|i| restart + i * 250_000_000), 1, true);
+    report.assert_clean();
+    assert!(report.trades.get(&BTC_USD).is_some_and(|t| t.len() > 100));
+}
+
+#[test]
 fn a_recorded_feed_drives_the_market() {
     // A recording with a 3 % rally and a sell-off: the makers follow it within the band.
     let mut csv = String::from("seconds,price\n");
