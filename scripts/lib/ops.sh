@@ -231,3 +231,79 @@ git_push() {
   done
   ops_die "push failed 3 times; the commit is local only"
 }
+
+# sync_window_open APP: whether Argo CD's sync windows (the `allow` windows of
+# deploy/k8s/argocd/projects.yaml that name APP) let APP sync now (OPS_NOW, epoch seconds,
+# replaces the clock in tests). Returns 0 when open, 1 when closed or when APP has no
+# window at all (then nothing limits it: callers check that case with has_sync_window).
+# Only the forms the repository uses are understood: cron "M H * * D|D-D|D,D|*", duration
+# Nh or Nm, time zone UTC, `allow` windows. Anything else is an error, so that a new kind
+# of window makes this check fail loudly instead of guessing.
+sync_windows_of() {
+  local app="$1" f="$OPS_ARGOCD_DIR/projects.yaml"
+  [ -f "$f" ] || ops_die "no $f to read the sync windows from"
+  awk -v app="$app" '
+    function flush() {
+      if (inwin && named) print kind "|" sched "|" dur "|" tz
+      kind = ""; sched = ""; dur = ""; tz = "UTC"; named = 0
+    }
+    /^---/ { flush(); inwin = 0; next }
+    /^  syncWindows:/ { inwin = 1; next }
+    inwin && /^  [a-zA-Z]/ { flush(); inwin = 0 }
+    inwin && /^    - kind:/ { flush(); kind = $NF; next }
+    inwin && /^      schedule:/ { sched = $0; sub(/^[^:]*:[[:space:]]*/, "", sched); gsub(/"/, "", sched) }
+    inwin && /^      duration:/ { dur = $NF }
+    inwin && /^      timeZone:/ { tz = $NF }
+    inwin && $0 ~ "^        - " app "$" { named = 1 }
+    END { flush() }
+  ' "$f"
+}
+
+has_sync_window() { [ -n "$(sync_windows_of "$1")" ]; }
+
+sync_window_open() {
+  local app="$1" now="${OPS_NOW:-$(date -u +%s)}" kind sched dur tz
+  local m h dom mon dow secs d day start wd
+  while IFS='|' read -r kind sched dur tz; do
+    [ "$kind" = "allow" ] || ops_die "sync window of kind '$kind' for $app: check the window by hand"
+    [ "$tz" = "UTC" ] || ops_die "sync window in time zone '$tz' for $app: check the window by hand"
+    read -r m h dom mon dow <<<"$sched"
+    if ! [[ "$m" =~ ^[0-9]+$ && "$h" =~ ^[0-9]+$ && "$dom" = "*" && "$mon" = "*" &&
+      "$dow" =~ ^(\*|[0-7](-[0-7])?(,[0-7](-[0-7])?)*)$ ]]; then
+      ops_die "sync window schedule '$sched' for $app: check the window by hand"
+    fi
+    case "$dur" in
+      *h) secs=$((${dur%h} * 3600)) ;;
+      *m) secs=$((${dur%m} * 60)) ;;
+      *) ops_die "sync window duration '$dur' for $app: check the window by hand" ;;
+    esac
+    # A window that opened on one of the last 7 days (or today) and is still open.
+    for d in 0 1 2 3 4 5 6 7; do
+      day=$(((now / 86400 - d) * 86400))
+      start=$((day + 10#$h * 3600 + 10#$m * 60))
+      if [ "$start" -gt "$now" ] || [ "$now" -ge $((start + secs)) ]; then
+        continue
+      fi
+      wd="$(date -u -d "@$day" +%w)" # 0 = Sunday, as in cron
+      if dow_matches "$dow" "$wd"; then
+        return 0
+      fi
+    done
+  done < <(sync_windows_of "$app")
+  return 1
+}
+
+# dow_matches FIELD WEEKDAY: cron day-of-week matching (0 and 7 are Sunday).
+dow_matches() {
+  local field="$1" wd="$2" part a b parts
+  [ "$field" = "*" ] && return 0
+  IFS=',' read -ra parts <<<"$field"
+  for part in "${parts[@]}"; do
+    a="${part%-*}"
+    b="${part#*-}"
+    [ "$a" = "7" ] && a=0
+    [ "$b" = "7" ] && { [ "$wd" = "0" ] && return 0; b=6; }
+    [ "$wd" -ge "$a" ] && [ "$wd" -le "$b" ] && return 0
+  done
+  return 1
+}

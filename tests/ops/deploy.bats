@@ -239,3 +239,32 @@ load helpers
   [[ "$output" == *"nothing was pushed"* ]]
   [ "$(git -C "$remote" log -1 --format=%s main)" = "staging by hand" ]
 }
+
+@test "promote to prod is refused outside its sync window unless a reason is given" {
+  OPS_NOW="$(date -u -d '2026-11-27 10:00' +%s)" run "$SCRIPTS/deploy" promote prod --tag "$TAG_B" --skip-order-check test
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"quanttrader-prod's sync window is closed"* ]]
+  [ "$(tag_of prod)" = "$TAG_A" ]
+  OPS_NOW="$(date -u -d '2026-11-23 16:00' +%s)" run "$SCRIPTS/deploy" promote prod --tag "$TAG_B" \
+    --skip-order-check test --outside-window "release manager on call"
+  [ "$status" -eq 0 ]
+  git -C "$OPS_ROOT" log -1 --format=%s | grep -q 'outside the sync window: release manager on call'
+  # staging has no window: any time is fine.
+  OPS_NOW="$(date -u -d '2026-11-29 03:00' +%s)" run "$SCRIPTS/deploy" promote staging --tag "$TAG_B" --skip-order-check test
+  [ "$status" -eq 0 ]
+}
+
+@test "the sync window is read from the repository's Argo CD projects" {
+  # ops.sh defines its own `run`, so it is sourced in a child shell, not in the test.
+  ops() {
+    OPS_ARGOCD_DIR="$REPO_ROOT/deploy/k8s/argocd" bash -c 'source "$1"; shift; "$@"' _ "$REPO_ROOT/scripts/lib/ops.sh" "$@"
+  }
+  ops has_sync_window quanttrader-prod
+  run ops has_sync_window quanttrader-dev
+  [ "$status" -ne 0 ]
+  OPS_NOW="$(date -u -d '2026-11-26 15:59' +%s)" ops sync_window_open quanttrader-prod
+  OPS_NOW="$(date -u -d '2026-11-26 16:00' +%s)" run ops sync_window_open quanttrader-prod
+  [ "$status" -ne 0 ]
+  OPS_NOW="$(date -u -d '2026-11-29 12:00' +%s)" run ops sync_window_open quanttrader-prod
+  [ "$status" -ne 0 ]
+}

@@ -48,6 +48,26 @@ setup() {
     printf 'environment = "%s"\n' "$e" >"$OPS_ROOT/deploy/terraform/envs/$e/$e.tfvars"
   done
   printf 'resources: [argocd.yaml]\n' >"$OPS_ROOT/deploy/k8s/argocd/kustomization.yaml"
+  # prod's window as in the repository; the clock is Monday 2026-11-23 09:00 UTC, inside it.
+  cat >"$OPS_ROOT/deploy/k8s/argocd/projects.yaml" <<'YAML'
+kind: AppProject
+metadata:
+  name: quanttrader
+spec:
+  syncWindows:
+    - kind: allow
+      schedule: "0 8 * * 1-4"
+      duration: 8h
+      timeZone: UTC
+      applications:
+        - quanttrader-prod
+---
+kind: AppProject
+metadata:
+  name: platform
+YAML
+  OPS_NOW="$(date -u -d '2026-11-23 09:00' +%s)"
+  export OPS_NOW
   cat >"$OPS_ROOT/deploy/k8s/argocd/argocd.yaml" <<'YAML'
 kind: Application
 spec:

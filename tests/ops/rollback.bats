@@ -105,3 +105,11 @@ load helpers
   [[ "$output" == *"no version nope"* ]]
   refute_call 'copy-object'
 }
+
+@test "app rollback of prod outside its window still commits, and says when it will reach the cluster" {
+  "$SCRIPTS/deploy" promote prod --tag "$TAG_B" --skip-order-check test
+  OPS_NOW="$(date -u -d '2026-11-28 22:00' +%s)" run "$SCRIPTS/rollback" app prod
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"sync window is closed"* ]]
+  [ "$(tag_of prod)" = "$TAG_A" ]
+}
