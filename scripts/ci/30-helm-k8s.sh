@@ -5,7 +5,8 @@
 #   2. kustomize build of every overlay, of deploy/k8s/argocd and deploy/k8s/addons
 #   3. every rendered object validated: built-in kinds against the Kubernetes OpenAPI schemas
 #      (kubernetes-validate, strict), CRD kinds against the CRDs vendored in deploy/k8s/crds
-#   4. helm-unittest suites of the chart
+#   4. helm-unittest suites of the chart; promtool unit tests of its alerting rules (when
+#      scripts/build-helm-promtool has built promtool, else SKIPPED)
 #   5. Checkov on everything rendered: zero failed checks (skips only as annotated reasons)
 #   6. the chart README's values table matches values.yaml; the vendored CRDs match the sha256
 #      recorded with their upstream module versions in deploy/k8s/crds/SOURCES; shellcheck;
@@ -121,11 +122,13 @@ install_go_tools
 install_python_tools
 need_apt shellcheck git
 
-out="$(mktemp -d)"
+# $out holds only Kubernetes manifests (Checkov scans all of it); other artefacts go to $work.
+work="$(mktemp -d)"
+out="$work/manifests"
 if [ "$keep" -eq 1 ]; then
-  log "rendered manifests are kept in $out"
+  log "rendered manifests are kept in $work"
 else
-  trap 'rm -rf "$out"' EXIT
+  trap 'rm -rf "$work"' EXIT
 fi
 mkdir -p "$out/helm" "$out/kustomize"
 
@@ -180,6 +183,20 @@ checkov() {
   "$VENV/bin/checkov" --directory "$out" --framework kubernetes --skip-download --quiet --compact
 }
 
+# promtool unit tests of the alerting rules, on the PrometheusRule as the chart renders it.
+alert_tests() {
+  local promtool dir="$work/alerts"
+  if ! promtool="$(scripts/build-helm-promtool --print-path)"; then
+    echo "SKIPPED: alert rule unit tests (promtool is not built: a cold Prometheus build takes minutes; run scripts/build-helm-promtool to build it)"
+    return 0
+  fi
+  mkdir -p "$dir"
+  "$HELM" template quanttrader "$CHART" --namespace quanttrader --show-only templates/prometheusrule.yaml |
+    "$VENV/bin/python" -c 'import sys, yaml; yaml.safe_dump(yaml.safe_load(sys.stdin)["spec"], sys.stdout)' >"$dir/rules.yaml"
+  cp "$CHART"/tests/alerts/*_test.yml "$dir/"
+  "$promtool" check rules "$dir/rules.yaml" && (cd "$dir" && "$promtool" test rules ./*_test.yml)
+}
+
 readme() {
   QT_PYTHON="$VENV/bin/python" scripts/build-helm-readme --check "$CHART"
 }
@@ -189,7 +206,8 @@ crd_sources() {
 }
 
 lint_scripts() {
-  shellcheck -x scripts/ci/30-helm-k8s.sh scripts/build-helm-readme scripts/build-helm-crds scripts/argocd-rollback \
+  shellcheck -x scripts/ci/30-helm-k8s.sh scripts/build-helm-readme scripts/build-helm-crds scripts/build-helm-promtool \
+    scripts/argocd-rollback \
     deploy/k8s/tools/test-argocd-rollback.sh
 }
 
@@ -202,6 +220,7 @@ check "kustomize build (overlays, argocd, addons)" build_kustomize
 check "schema validation (Kubernetes ${K8S_VERSIONS[*]} + vendored CRDs)" validate
 check "helm-unittest" unittest
 check "checkov (zero failed checks)" checkov
+check "alert rule unit tests (promtool)" alert_tests
 check "chart README matches values.yaml" readme
 check "vendored CRDs match deploy/k8s/crds/SOURCES" crd_sources
 check "shellcheck" lint_scripts
