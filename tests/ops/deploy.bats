@@ -48,6 +48,8 @@ load helpers
   grep -q 'quanttrader.io/environment: "staging"' "$FAKE_DIR/applied.yaml"
   grep -q 'quanttrader.io/account-id: "111122223333"' "$FAKE_DIR/applied.yaml"
   grep -q 'quanttrader.io/cluster-name: "quanttrader-test"' "$FAKE_DIR/applied.yaml"
+  grep -q 'quanttrader.io/vpc-id: "vpc-0123456789abcdef0"' "$FAKE_DIR/applied.yaml"
+  grep -q '  name: quanttrader-staging$' "$FAKE_DIR/applied.yaml"
 }
 
 @test "infra --plan-only stops after the plan" {
