@@ -1,6 +1,7 @@
 //! The `quanttrader` binary: a thin layer of argument parsing over the library crates.
 
 mod bench;
+mod run;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -18,6 +19,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Commands {
+    /// The whole exchange in one process: API, engine, durable journal, simulator, web screen.
+    Run(run::RunArgs),
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
@@ -34,6 +37,7 @@ enum BenchWhat {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Commands::Run(args) => run::run(args),
         Commands::Bench { what: BenchWhat::Engine(args) } => bench::engine(&args),
     }
 }

@@ -94,6 +94,8 @@ pub struct Exchange {
     pub(crate) orders: FxHashMap<OrderId, LiveOrder>,
     pub(crate) global_kill: bool,
     pub(crate) next_trade_id: u64,
+    /// Highest order id any Place carried (accepted or not): intake allocates above it.
+    pub(crate) max_order_id: u64,
     pub(crate) event_seq: u64,
     pub(crate) last_cmd_seq: u64,
     // Per-command scratch space; never part of the state.
@@ -120,6 +122,7 @@ impl Exchange {
             orders: FxHashMap::default(),
             global_kill: false,
             next_trade_id: 1,
+            max_order_id: 0,
             event_seq: 0,
             last_cmd_seq: 0,
             buf: MatchBuffers::default(),
@@ -138,6 +141,15 @@ impl Exchange {
     }
     pub fn event_seq(&self) -> u64 {
         self.event_seq
+    }
+    /// Highest order id seen in a Place command; the next free one is above it.
+    pub fn max_order_id(&self) -> u64 {
+        self.max_order_id
+    }
+    /// Highest id below `bound` of the users created (0 when none): intake allocates above
+    /// it, while ids from `bound` up can be reserved for other kinds of users.
+    pub fn max_user_id_below(&self, bound: u64) -> u64 {
+        self.users.keys().map(|u| u.0).filter(|id| *id < bound).max().unwrap_or(0)
     }
     pub fn assets(&self) -> &[Asset] {
         &self.assets
@@ -340,36 +352,16 @@ impl Exchange {
     // ---- order entry ----------------------------------------------------------------
 
     fn place(&mut self, o: &NewOrder, out: &mut Vec<EventEnvelope>) {
+        self.max_order_id = self.max_order_id.max(o.order_id.0);
         if let Err(reason) = self.validate_place(o) {
             return self.emit(out, Event::OrderRejected { order_id: o.order_id, user: o.user, reason });
         }
         let risk = self.config.risk_enabled;
-        let spec = &self.symbols[o.symbol.0 as usize].spec;
-        let book = &self.symbols[o.symbol.0 as usize].book;
-        // The price the order may trade at, worst case: what funds are reserved against.
-        let limit = match o.order_type {
-            OrderType::Limit | OrderType::StopLimit => o.price,
-            OrderType::Market => {
-                let reference = self.symbols[o.symbol.0 as usize].last_price.or_else(|| match o.side {
-                    Side::Buy => book.best_ask().map(|(p, _)| p),
-                    Side::Sell => book.best_bid().map(|(p, _)| p),
-                });
-                match reference {
-                    Some(r) => Some(spec.collar_price(r, o.side == Side::Buy)),
-                    None => {
-                        return self.emit(
-                            out,
-                            Event::OrderRejected {
-                                order_id: o.order_id,
-                                user: o.user,
-                                reason: RejectReason::NoLiquidity,
-                            },
-                        )
-                    }
-                }
-            }
-            OrderType::Stop => o.stop_price.map(|s| spec.collar_price(s, o.side == Side::Buy)),
+        let limit = match self.worst_price(o) {
+            Ok(limit) => limit,
+            Err(reason) => return self.emit(out, Event::OrderRejected { order_id: o.order_id, user: o.user, reason }),
         };
+        let book = &self.symbols[o.symbol.0 as usize].book;
         if o.post_only && o.price.is_some_and(|p| book.would_cross(o.side, p)) {
             return self.emit(
                 out,
@@ -426,6 +418,58 @@ impl Exchange {
         }
         self.execute(o.order_id, out);
         self.trigger_stops(o.symbol, out);
+    }
+
+    /// The price an order may trade at, worst case: what funds are reserved against (the
+    /// limit price, or the collar around the reference for market and stop-market orders).
+    fn worst_price(&self, o: &NewOrder) -> Result<Option<Price>, RejectReason> {
+        let sym = &self.symbols[o.symbol.0 as usize];
+        let (spec, book) = (&sym.spec, &sym.book);
+        Ok(match o.order_type {
+            OrderType::Limit | OrderType::StopLimit => o.price,
+            OrderType::Market => {
+                let reference = sym.last_price.or_else(|| match o.side {
+                    Side::Buy => book.best_ask().map(|(p, _)| p),
+                    Side::Sell => book.best_bid().map(|(p, _)| p),
+                });
+                Some(spec.collar_price(reference.ok_or(RejectReason::NoLiquidity)?, o.side == Side::Buy))
+            }
+            OrderType::Stop => o.stop_price.map(|s| spec.collar_price(s, o.side == Side::Buy)),
+        })
+    }
+
+    /// Dry run of every check [`Command::Place`] makes before an order may trade: grid,
+    /// band, post-only, the user's limits (velocity is looked at, not counted) and funds.
+    /// Changes nothing; `ts` is the time the checks are made at.
+    pub fn check_order(&mut self, o: &NewOrder, ts: i64) -> Result<(), RejectReason> {
+        self.validate_place(o)?;
+        let limit = self.worst_price(o)?;
+        let book = &self.symbols[o.symbol.0 as usize].book;
+        if o.post_only && o.price.is_some_and(|p| book.would_cross(o.side, p)) {
+            return Err(RejectReason::PostOnlyWouldTake);
+        }
+        if !self.config.risk_enabled {
+            return Ok(());
+        }
+        let price = limit.ok_or(RejectReason::MissingPrice)?;
+        let saved_ts = std::mem::replace(&mut self.cur_ts, ts);
+        let risk = self.check_risk(o.user, o.symbol, o.side, o.qty, price, false);
+        self.cur_ts = saved_ts;
+        risk?;
+        if let Some(max) = self.users.get(&o.user).and_then(|u| u.limits.max_orders_per_second) {
+            let mut window = self.users[&o.user].velocity.clone();
+            if !window.admit(ts, max) {
+                return Err(RejectReason::Velocity);
+            }
+        }
+        let need = self.required_reserve(o.symbol, o.side, price, o.qty)?;
+        let spec = &self.symbols[o.symbol.0 as usize].spec;
+        let asset = if o.side == Side::Buy { spec.quote } else { spec.base };
+        let available = self.ledger.balance(o.user, asset).map_or(Amount::ZERO, |b| b.available);
+        if need > available {
+            return Err(RejectReason::InsufficientFunds);
+        }
+        Ok(())
     }
 
     /// Static checks of a new order against the symbol and the user: shape, grid limits,

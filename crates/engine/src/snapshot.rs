@@ -24,6 +24,8 @@ pub struct Snapshot {
     pub last_cmd_seq: u64,
     pub event_seq: u64,
     pub next_trade_id: u64,
+    #[serde(default)]
+    pub max_order_id: u64,
     pub global_kill: bool,
     pub config: EngineConfig,
     pub assets: Vec<Asset>,
@@ -95,6 +97,7 @@ impl Exchange {
             last_cmd_seq: self.last_cmd_seq,
             event_seq: self.event_seq,
             next_trade_id: self.next_trade_id,
+            max_order_id: self.max_order_id,
             global_kill: self.global_kill,
             config: self.config.clone(),
             assets: self.assets.clone(),
@@ -123,6 +126,7 @@ impl Exchange {
         ex.last_cmd_seq = snap.last_cmd_seq;
         ex.event_seq = snap.event_seq;
         ex.next_trade_id = snap.next_trade_id;
+        ex.max_order_id = snap.max_order_id;
         ex.global_kill = snap.global_kill;
         ex.ledger = Ledger::from_parts(snap.accounts, snap.fees, snap.net_flows);
         for o in snap.orders {

@@ -1,0 +1,559 @@
+//! The engine runtime of the all-in-one mode: one thread owns the [`Exchange`], the SQLite
+//! journal, the snapshot store and the read-model projector.
+//!
+//! Contract:
+//! - Requests arrive over a bounded channel; [`EngineHandle::submit`] answers
+//!   [`EngineError::Busy`] instead of waiting when it is full (back pressure, never an
+//!   unbounded queue).
+//! - The thread drains up to `batch_max` requests, gives each command its sequence number,
+//!   time and ids (order id, user id), journals the whole batch in one transaction (group
+//!   commit), applies it, projects it into the read model, and only then answers the
+//!   callers and publishes the events. A command that is answered is durable; a batch the
+//!   journal refused is neither applied nor answered with success.
+//! - Simulator steps run on the same thread between batches, so the simulator always sees
+//!   the effects of its previous actions.
+//! - A snapshot is written every `snapshot_every` commands, only after the read model has
+//!   caught up with it, so recovery never needs commands older than the latest snapshot.
+//! - Recovery at start: the latest snapshot, then the journal after it; the read model is
+//!   projected forward from where it stopped (or rebuilt from seq 1 if it is behind the
+//!   snapshot). `/ready` turns true only after that.
+
+use metrics::{counter, gauge, histogram};
+use qt_core::{Asset, Depth, NewOrder, OrderId, Price, Qty, RejectReason, RiskLimits, SymbolId, SymbolSpec, UserId};
+use qt_engine::ports::{Journal, SnapshotStore};
+use qt_engine::{Command, CommandEnvelope, CommandMeta, EngineConfig, EventEnvelope, Exchange};
+use qt_sim::{SimAction, Simulator};
+use qt_store_sqlite::{Projected, Projector, SqliteJournal, SqliteSnapshots, Store};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// Users of the simulator get ids from here up, so that the ids of real users do not
+/// depend on how the simulator is configured.
+pub const SIM_USER_BASE: u64 = 1_000_000;
+
+/// Nanoseconds since the Unix epoch, from the wall clock (outside the engine).
+pub fn now_ns() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the engine queue is full")]
+    Busy,
+    #[error("the engine is not running")]
+    Stopped,
+    #[error("the journal refused the write: {0}")]
+    Journal(String),
+}
+
+/// What a command did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub seq: u64,
+    pub ts: i64,
+    /// The id given to a placed order.
+    pub order_id: Option<OrderId>,
+    /// The id given to a created user.
+    pub user_id: Option<UserId>,
+    pub events: Vec<EventEnvelope>,
+}
+
+/// The top of one book after a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Top {
+    pub symbol: SymbolId,
+    pub best_bid: Option<(Price, Qty)>,
+    pub best_ask: Option<(Price, Qty)>,
+    pub last: Option<Price>,
+    pub book_seq: u64,
+}
+
+/// Everything one batch produced, in sequence order, for WebSocket clients.
+#[derive(Debug)]
+pub struct Published {
+    pub events: Vec<EventEnvelope>,
+    /// Tops of the books the batch touched.
+    pub tops: Vec<Top>,
+}
+
+#[derive(Debug)]
+pub enum Query {
+    Depth {
+        symbol: SymbolId,
+        depth: usize,
+    },
+    Tops,
+    Limits {
+        user: UserId,
+    },
+    CheckOrder {
+        order: Box<NewOrder>,
+    },
+    /// Listed assets and symbols, and whether `user` exists.
+    Reference {
+        user: Option<UserId>,
+    },
+}
+
+#[derive(Debug)]
+pub enum Answer {
+    Depth { seq: u64, depth: Depth },
+    Tops(Vec<Top>),
+    Limits { limits: Option<RiskLimits>, global_kill: bool },
+    Check(Result<(), RejectReason>),
+    Reference { assets: Vec<Asset>, symbols: Vec<SymbolSpec>, user_exists: bool },
+}
+
+enum Request {
+    Command { cmd: Command, meta: Option<Box<CommandMeta>>, reply: oneshot::Sender<Result<Outcome, EngineError>> },
+    Query { query: Query, reply: oneshot::Sender<Answer> },
+    SimTick,
+    InstallSim(Box<Simulator>),
+    Shutdown { reply: oneshot::Sender<()> },
+}
+
+/// Health of the runtime, shared with `/ready` and `/metrics`.
+#[derive(Debug, Default)]
+pub struct EngineStatus {
+    pub recovered: AtomicBool,
+    /// The read model or the snapshot store failed: the engine still trades, but the
+    /// process should be replaced (it rebuilds on restart).
+    pub degraded: AtomicBool,
+    pub stopped: AtomicBool,
+    pub last_seq: AtomicU64,
+}
+
+/// Cheap to clone; every HTTP handler holds one.
+#[derive(Clone, Debug)]
+pub struct EngineHandle {
+    tx: mpsc::Sender<Request>,
+    events: broadcast::Sender<Arc<Published>>,
+    pub status: Arc<EngineStatus>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Request::Command { cmd, .. } => write!(f, "Command({cmd:?})"),
+            Request::Query { query, .. } => write!(f, "Query({query:?})"),
+            Request::SimTick => write!(f, "SimTick"),
+            Request::InstallSim(_) => write!(f, "InstallSim"),
+            Request::Shutdown { .. } => write!(f, "Shutdown"),
+        }
+    }
+}
+
+impl EngineHandle {
+    /// Journals and applies one command; ids inside it (order id of a place, user id of a
+    /// create-user) are assigned by the engine thread and returned in the outcome.
+    pub async fn submit(&self, cmd: Command, meta: Option<CommandMeta>) -> Result<Outcome, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.try_send(Request::Command { cmd, meta: meta.map(Box::new), reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => EngineError::Busy,
+            mpsc::error::TrySendError::Closed(_) => EngineError::Stopped,
+        })?;
+        rx.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    pub async fn query(&self, query: Query) -> Result<Answer, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.try_send(Request::Query { query, reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => EngineError::Busy,
+            mpsc::error::TrySendError::Closed(_) => EngineError::Stopped,
+        })?;
+        rx.await.map_err(|_| EngineError::Stopped)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
+        self.events.subscribe()
+    }
+
+    /// One simulator step soon; dropped when the queue is busy (the next tick comes).
+    pub fn sim_tick(&self) {
+        let _ = self.tx.try_send(Request::SimTick);
+    }
+
+    /// Hands the simulator to the engine thread; it steps on every [`Self::sim_tick`].
+    pub async fn install_sim(&self, sim: Simulator) -> Result<(), EngineError> {
+        self.tx.send(Request::InstallSim(Box::new(sim))).await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// Finishes what is queued, writes a snapshot and stops the thread.
+    pub async fn shutdown(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Request::Shutdown { reply }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RuntimeSettings {
+    pub batch_max: usize,
+    pub queue_capacity: usize,
+    pub snapshot_every: u64,
+    pub engine: EngineConfig,
+}
+
+/// What recovery did, for the start-up log line.
+#[derive(Debug, Clone, Default)]
+pub struct RecoveryReport {
+    pub snapshot_seq: Option<u64>,
+    pub replayed: u64,
+    pub projected: u64,
+    pub rebuilt_read_model: bool,
+    pub last_seq: u64,
+    pub millis: u128,
+    pub state_hash: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("store: {0}")]
+    Store(#[from] qt_store_sqlite::StoreError),
+    #[error("snapshot: {0}")]
+    Snapshot(#[from] qt_engine::SnapshotError),
+    #[error("engine thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// Recovers the state from `store` and starts the engine thread.
+pub fn start(
+    store: &Store,
+    settings: RuntimeSettings,
+) -> Result<(EngineHandle, RecoveryReport, std::thread::JoinHandle<()>), StartError> {
+    let started = Instant::now();
+    let journal = store.journal()?;
+    let snapshots = store.snapshots()?;
+    let mut projector = store.projector()?;
+    let status = Arc::new(EngineStatus::default());
+    let (events_tx, _) = broadcast::channel(1024);
+    let mut report = RecoveryReport::default();
+
+    let latest = snapshots.latest()?;
+    let projected = projector.projected_seq()?;
+    let mut exchange = match latest {
+        // The read model is behind the snapshot (it failed after the snapshot was taken):
+        // replaying from the snapshot cannot fill the gap, so rebuild both from seq 1.
+        Some(snap) if snap.last_cmd_seq > projected => {
+            projector.reset()?;
+            report.rebuilt_read_model = true;
+            Exchange::new(settings.engine.clone())
+        }
+        Some(snap) => {
+            report.snapshot_seq = Some(snap.last_cmd_seq);
+            Exchange::restore(snap)?
+        }
+        None => Exchange::new(settings.engine.clone()),
+    };
+    let mut events = Vec::new();
+    loop {
+        let batch = journal.read_from(exchange.last_cmd_seq() + 1, 4096)?;
+        if batch.is_empty() {
+            break;
+        }
+        let mut ranges = Vec::with_capacity(batch.len());
+        for env in &batch {
+            let start = events.len();
+            exchange.apply(env, &mut events);
+            ranges.push(start..events.len());
+        }
+        let items: Vec<Projected<'_>> =
+            batch.iter().zip(&ranges).map(|(command, r)| Projected { command, events: &events[r.clone()] }).collect();
+        projector.project(&items)?;
+        report.replayed += batch.len() as u64;
+        report.projected += batch.iter().filter(|c| c.seq > projected).count() as u64;
+        events.clear();
+    }
+    report.last_seq = journal.last_seq()?.max(exchange.last_cmd_seq());
+    report.millis = started.elapsed().as_millis();
+    report.state_hash = exchange.state_hash();
+    status.last_seq.store(report.last_seq, Ordering::Relaxed);
+
+    let (tx, rx) = mpsc::channel(settings.queue_capacity);
+    let handle = EngineHandle { tx, events: events_tx.clone(), status: status.clone() };
+    let next_order_id = exchange.max_order_id() + 1;
+    let next_user_id = exchange.max_user_id_below(SIM_USER_BASE) + 1;
+    let mut worker = Worker {
+        exchange,
+        journal,
+        snapshots,
+        projector,
+        sim: None,
+        next_seq: report.last_seq + 1,
+        next_order_id,
+        next_user_id,
+        last_ts: 0,
+        since_snapshot: 0,
+        settings,
+        events_tx,
+        status: status.clone(),
+        scratch: Vec::new(),
+    };
+    let thread = std::thread::Builder::new().name("qt-engine".into()).spawn(move || worker.run(rx))?;
+    status.recovered.store(true, Ordering::Release);
+    Ok((handle, report, thread))
+}
+
+type Reply = Option<oneshot::Sender<Result<Outcome, EngineError>>>;
+
+struct Worker {
+    exchange: Exchange,
+    journal: SqliteJournal,
+    snapshots: SqliteSnapshots,
+    projector: Projector,
+    sim: Option<Simulator>,
+    next_seq: u64,
+    next_order_id: u64,
+    next_user_id: u64,
+    last_ts: i64,
+    since_snapshot: u64,
+    settings: RuntimeSettings,
+    events_tx: broadcast::Sender<Arc<Published>>,
+    status: Arc<EngineStatus>,
+    scratch: Vec<EventEnvelope>,
+}
+
+impl Worker {
+    fn run(&mut self, mut rx: mpsc::Receiver<Request>) {
+        let mut requests = Vec::with_capacity(self.settings.batch_max);
+        loop {
+            // Block for the first request, then take what else is already waiting: under load
+            // batches grow and the fsync per batch is shared by more commands.
+            match rx.blocking_recv() {
+                Some(r) => requests.push(r),
+                None => break,
+            }
+            while requests.len() < self.settings.batch_max {
+                match rx.try_recv() {
+                    Ok(r) => requests.push(r),
+                    Err(_) => break,
+                }
+            }
+            gauge!("qt_engine_queue_depth").set(rx.len() as f64);
+            if self.handle(&mut requests) {
+                break;
+            }
+        }
+        self.status.stopped.store(true, Ordering::Release);
+    }
+
+    /// Processes one drained set of requests; true when asked to stop.
+    fn handle(&mut self, requests: &mut Vec<Request>) -> bool {
+        let mut pending: Vec<(CommandEnvelope, Reply)> = Vec::new();
+        let mut queries = Vec::new();
+        let mut stop = None;
+        for request in requests.drain(..) {
+            match request {
+                Request::Command { cmd, meta, reply } => {
+                    let env = self.envelope(cmd, meta);
+                    pending.push((env, Some(reply)));
+                }
+                Request::Query { query, reply } => queries.push((query, reply)),
+                Request::SimTick => {
+                    self.commit(&mut pending);
+                    let actions = self.sim_step();
+                    pending.extend(actions.into_iter().map(|cmd| (self.envelope(cmd, None), None)));
+                    self.commit(&mut pending);
+                }
+                Request::InstallSim(sim) => self.sim = Some(*sim),
+                Request::Shutdown { reply } => stop = Some(reply),
+            }
+        }
+        self.commit(&mut pending);
+        for (query, reply) in queries {
+            let _ = reply.send(self.answer(query));
+        }
+        if let Some(reply) = stop {
+            self.save_snapshot();
+            let _ = reply.send(());
+            return true;
+        }
+        false
+    }
+
+    /// Sequence number, time and ids for a command.
+    fn envelope(&mut self, mut cmd: Command, meta: Option<Box<CommandMeta>>) -> CommandEnvelope {
+        match &mut cmd {
+            // The simulator allocated its order ids already (through `next_order_id`).
+            Command::Place(o) if o.order_id.0 == 0 => {
+                o.order_id = OrderId(self.next_order_id);
+                self.next_order_id += 1;
+            }
+            Command::CreateUser { user, .. } if user.0 == 0 => {
+                *user = UserId(self.next_user_id);
+                self.next_user_id += 1;
+            }
+            _ => {}
+        }
+        // Time never goes backwards in the journal, even if the wall clock does.
+        self.last_ts = self.last_ts.max(now_ns());
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        CommandEnvelope { seq, ts: self.last_ts, cmd, meta }
+    }
+
+    fn sim_step(&mut self) -> Vec<Command> {
+        let Some(sim) = self.sim.as_mut() else { return Vec::new() };
+        let next = &mut self.next_order_id;
+        let mut alloc = || {
+            let id = OrderId(*next);
+            *next += 1;
+            id
+        };
+        let now = self.last_ts.max(now_ns());
+        sim.step(now, &self.exchange, &mut alloc)
+            .into_iter()
+            .map(|a| match a {
+                SimAction::Place(o) => Command::Place(o),
+                SimAction::Cancel { user, order_id } => Command::Cancel { user, order_id },
+                SimAction::Amend { user, order_id, price, qty } => Command::Amend { user, order_id, price, qty },
+            })
+            .collect()
+    }
+
+    fn commit(&mut self, pending: &mut Vec<(CommandEnvelope, Reply)>) {
+        if pending.is_empty() {
+            return;
+        }
+        let envs: Vec<CommandEnvelope> = pending.iter().map(|(e, _)| e.clone()).collect();
+        let timer = Instant::now();
+        if let Err(e) = self.journal.append(&envs) {
+            tracing::error!(error = %e, commands = envs.len(), "journal append failed; batch refused");
+            counter!("qt_journal_failures_total").increment(1);
+            // Nothing of the batch happened: give its sequence numbers out again.
+            self.next_seq = envs[0].seq;
+            for (_, reply) in pending.drain(..) {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(EngineError::Journal(e.to_string())));
+                }
+            }
+            return;
+        }
+        histogram!("qt_journal_append_seconds").record(timer.elapsed().as_secs_f64());
+        histogram!("qt_engine_batch_commands").record(envs.len() as f64);
+        counter!("qt_engine_commands_total").increment(envs.len() as u64);
+
+        let apply_timer = Instant::now();
+        self.scratch.clear();
+        let mut ranges = Vec::with_capacity(envs.len());
+        for env in &envs {
+            let start = self.scratch.len();
+            self.exchange.apply(env, &mut self.scratch);
+            ranges.push(start..self.scratch.len());
+        }
+        histogram!("qt_engine_apply_seconds").record(apply_timer.elapsed().as_secs_f64());
+        let items: Vec<Projected<'_>> = envs
+            .iter()
+            .zip(&ranges)
+            .map(|(command, r)| Projected { command, events: &self.scratch[r.clone()] })
+            .collect();
+        let project_timer = Instant::now();
+        if let Err(e) = self.projector.project(&items) {
+            // The command log and the engine are right; only the queries are behind. The
+            // process reports not-ready so that it gets replaced, and rebuilds on restart.
+            tracing::error!(error = %e, "read model projection failed");
+            self.status.degraded.store(true, Ordering::Release);
+        }
+        histogram!("qt_projection_seconds").record(project_timer.elapsed().as_secs_f64());
+        counter!("qt_engine_events_total").increment(self.scratch.len() as u64);
+
+        for ((env, reply), range) in pending.drain(..).zip(&ranges) {
+            if let Some(reply) = reply {
+                let (order_id, user_id) = match &env.cmd {
+                    Command::Place(o) => (Some(o.order_id), None),
+                    Command::CreateUser { user, .. } => (None, Some(*user)),
+                    _ => (None, None),
+                };
+                let _ = reply.send(Ok(Outcome {
+                    seq: env.seq,
+                    ts: env.ts,
+                    order_id,
+                    user_id,
+                    events: self.scratch[range.clone()].to_vec(),
+                }));
+            }
+        }
+        self.status.last_seq.store(self.next_seq - 1, Ordering::Relaxed);
+
+        let mut touched: Vec<SymbolId> = self
+            .scratch
+            .iter()
+            .filter_map(|e| match &e.event {
+                qt_engine::Event::BookChanged { symbol, .. } | qt_engine::Event::Trade { symbol, .. } => Some(*symbol),
+                _ => None,
+            })
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        let tops = touched.into_iter().filter_map(|s| self.top(s)).collect();
+        // No receivers is fine: nobody is watching.
+        let _ = self.events_tx.send(Arc::new(Published { events: std::mem::take(&mut self.scratch), tops }));
+
+        self.since_snapshot += envs.len() as u64;
+        if self.since_snapshot >= self.settings.snapshot_every {
+            self.save_snapshot();
+        }
+    }
+
+    fn save_snapshot(&mut self) {
+        if self.status.degraded.load(Ordering::Acquire) || self.since_snapshot == 0 {
+            return;
+        }
+        let timer = Instant::now();
+        match self.snapshots.save(&self.exchange.snapshot()) {
+            Ok(()) => {
+                self.since_snapshot = 0;
+                histogram!("qt_snapshot_seconds").record(timer.elapsed().as_secs_f64());
+                tracing::info!(
+                    seq = self.exchange.last_cmd_seq(),
+                    millis = timer.elapsed().as_millis() as u64,
+                    "snapshot saved"
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "snapshot failed");
+                self.status.degraded.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    fn top(&self, symbol: SymbolId) -> Option<Top> {
+        let s = self.exchange.symbol(symbol)?;
+        Some(Top {
+            symbol,
+            best_bid: s.book.best_bid(),
+            best_ask: s.book.best_ask(),
+            last: s.last_price,
+            book_seq: s.book.seq(),
+        })
+    }
+
+    fn answer(&mut self, query: Query) -> Answer {
+        match query {
+            Query::Depth { symbol, depth } => match self.exchange.symbol(symbol) {
+                Some(s) => Answer::Depth { seq: s.book.seq(), depth: s.book.depth(depth) },
+                None => Answer::Depth { seq: 0, depth: Depth::default() },
+            },
+            Query::Tops => {
+                let n = self.exchange.symbols().len() as u16;
+                Answer::Tops((0..n).filter_map(|i| self.top(SymbolId(i))).collect())
+            }
+            Query::Limits { user } => Answer::Limits {
+                limits: self.exchange.user(user).map(|u| u.limits.clone()),
+                global_kill: self.exchange.global_kill(),
+            },
+            Query::CheckOrder { order } => {
+                let ts = self.last_ts.max(now_ns());
+                Answer::Check(self.exchange.check_order(&order, ts))
+            }
+            Query::Reference { user } => Answer::Reference {
+                assets: self.exchange.assets().to_vec(),
+                symbols: self.exchange.symbols().iter().map(|s| s.spec.clone()).collect(),
+                user_exists: user.is_some_and(|u| self.exchange.user(u).is_some()),
+            },
+        }
+    }
+}
