@@ -110,7 +110,7 @@ install_go_tools() {
 install_python_tools() {
   local req="$K8S/tools/requirements.txt" stamp="$VENV/.requirements"
   if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$req" "$stamp"; then
-    log "python venv $VENV ($(tr '\n' ' ' <"$req" | sed 's/#[^ ]*//g'))"
+    log "python venv $VENV ($(grep -v '^[[:space:]]*#' "$req" | tr '\n' ' '))"
     rm -rf "$VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req"
