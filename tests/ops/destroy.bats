@@ -123,3 +123,63 @@ LIST
   order="$(printf '%s\n' "$output" | sed -n 's/.*DRY-RUN: terraform .* -target=\([a-z0-9.]*\).*/\1/p' | tr '\n' ' ')"
   [ "$order" = "module.stack.module.s3 module.stack.module.rds module.stack.module.eks module.stack.module.kms module.stack.module.vpc " ]
 }
+
+backup_fixture() {
+  cat >"$FAKE_DIR/state-list" <<'LIST'
+module.kms.aws_kms_key.this["data"]
+module.kms.aws_kms_alias.this["data"]
+module.kms.aws_kms_key.this["logs"]
+module.backup.aws_backup_vault.this[0]
+module.backup.aws_backup_vault_lock_configuration.this[0]
+module.backup.aws_backup_plan.this[0]
+module.vpc.aws_vpc.this[0]
+LIST
+  cat >"$FAKE_DIR/show.json" <<'JSON'
+{"values": {"root_module": {"child_modules": [
+  {"address": "module.kms", "resources": [
+    {"address": "module.kms.aws_kms_key.this[\"data\"]", "mode": "managed", "type": "aws_kms_key",
+     "values": {"arn": "arn:aws:kms:us-east-1:111122223333:key/data-key", "key_id": "data-key"}},
+    {"address": "module.kms.aws_kms_alias.this[\"data\"]", "mode": "managed", "type": "aws_kms_alias",
+     "values": {"name": "alias/quanttrader-dev/data", "target_key_id": "data-key"}},
+    {"address": "module.kms.aws_kms_key.this[\"logs\"]", "mode": "managed", "type": "aws_kms_key",
+     "values": {"arn": "arn:aws:kms:us-east-1:111122223333:key/logs-key", "key_id": "logs-key"}}]},
+  {"address": "module.backup", "resources": [
+    {"address": "module.backup.aws_backup_vault.this[0]", "mode": "managed", "type": "aws_backup_vault",
+     "values": {"name": "quanttrader-dev", "kms_key_arn": "arn:aws:kms:us-east-1:111122223333:key/data-key",
+                "arn": "arn:aws:backup:us-east-1:111122223333:backup-vault:quanttrader-dev"}},
+    {"address": "module.backup.aws_backup_vault_lock_configuration.this[0]", "mode": "managed",
+     "type": "aws_backup_vault_lock_configuration", "values": {"backup_vault_name": "quanttrader-dev"}},
+    {"address": "module.backup.aws_backup_plan.this[0]", "mode": "managed", "type": "aws_backup_plan",
+     "values": {"name": "quanttrader-dev"}}]}
+]}}}
+JSON
+}
+
+@test "vaults holding backups are kept, with their key, and reported" {
+  backup_fixture
+  FAKE_RECOVERY_POINTS=12 run "$SCRIPTS/destroy" dev --confirm dev --skip-k8s --backup-dir "$BATS_TEST_TMPDIR/backups"
+  [ "$status" -eq 0 ]
+  grep -q 'terraform .* state rm -lock-timeout=5m module.backup.aws_backup_vault.this\[0\]$' "$FAKE_LOG"
+  grep -q 'state rm -lock-timeout=5m module.backup.aws_backup_vault_lock_configuration.this\[0\]$' "$FAKE_LOG"
+  grep -q 'state rm -lock-timeout=5m module.kms.aws_kms_key.this\["data"\]$' "$FAKE_LOG"
+  grep -q 'state rm -lock-timeout=5m module.kms.aws_kms_alias.this\["data"\]$' "$FAKE_LOG"
+  refute_call 'state rm .*(logs|aws_backup_plan)'
+  refute_call 'delete-recovery-point'
+  [ "$(line_no 'state rm')" -lt "$(line_no 'target=module.backup')" ]
+  [[ "$output" == *"kept on purpose"*"vault quanttrader-dev in us-east-1 (12 recovery points)"* ]]
+}
+
+@test "--delete-backups deletes the recovery points instead, and an empty vault is simply destroyed" {
+  backup_fixture
+  FAKE_RECOVERY_POINTS=2 run "$SCRIPTS/destroy" dev --confirm dev --skip-k8s --delete-backups \
+    --backup-dir "$BATS_TEST_TMPDIR/backups"
+  [ "$status" -eq 0 ]
+  grep -q 'aws backup delete-recovery-point --region us-east-1 --backup-vault-name quanttrader-dev --recovery-point-arn arn:aws:backup:us-east-1:111122223333:recovery-point:rp-2' "$FAKE_LOG"
+  refute_call 'state rm'
+  : >"$FAKE_LOG"
+  rm -f "$FAKE_DIR/destroyed"
+  FAKE_RECOVERY_POINTS=0 run "$SCRIPTS/destroy" dev --confirm dev --skip-k8s --backup-dir "$BATS_TEST_TMPDIR/backups"
+  [ "$status" -eq 0 ]
+  refute_call 'state rm|delete-recovery-point'
+  grep -q 'target=module.backup' "$FAKE_LOG"
+}
