@@ -89,9 +89,23 @@ export function OpenOrders() {
         </tbody>
       </table>
       {orders.length > 1 && (
-        <button type="button" className="btn-link cancel-all" onClick={() => void store.cancelAll().catch((e: unknown) => setRowError({ id: '', text: String(e) }))}>
-          Cancel all
-        </button>
+        <p className="cancel-all">
+          <button
+            type="button"
+            className="btn-link"
+            onClick={() => {
+              setRowError(null);
+              store.cancelAll().catch((e: unknown) => setRowError({ id: '*', text: e instanceof Error ? e.message : String(e) }));
+            }}
+          >
+            Cancel all
+          </button>
+          {rowError?.id === '*' && (
+            <span className="field-error inline" role="alert">
+              {rowError.text}
+            </span>
+          )}
+        </p>
       )}
     </div>
   );
