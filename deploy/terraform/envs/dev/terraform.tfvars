@@ -5,7 +5,7 @@ environment        = "dev"
 region             = "us-east-1"
 replica_region     = "us-west-2"
 owner              = "platform"
-monthly_budget_usd = 600
+monthly_budget_usd = 400
 alert_emails       = ["platform-alerts@quanttrader.example"]
 
 # RDS and ElastiCache subnet groups need two zones.

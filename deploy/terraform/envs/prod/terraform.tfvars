@@ -4,7 +4,7 @@ environment        = "prod"
 region             = "us-east-1"
 replica_region     = "us-west-2"
 owner              = "platform"
-monthly_budget_usd = 9000
+monthly_budget_usd = 5000
 alert_emails       = ["platform-alerts@quanttrader.example"]
 
 az_count = 3

@@ -5,7 +5,7 @@ environment        = "staging"
 region             = "us-east-1"
 replica_region     = "us-west-2"
 owner              = "platform"
-monthly_budget_usd = 1500
+monthly_budget_usd = 850
 alert_emails       = ["platform-alerts@quanttrader.example"]
 
 az_count            = 3
