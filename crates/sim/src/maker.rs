@@ -5,7 +5,10 @@
 //! - [`ladder_prices`] puts every bid strictly below the centre and every ask strictly
 //!   above it, inside the window, on a grid of `step` ticks anchored at zero, so a small
 //!   move of the fair price changes nothing and a larger one moves one level from the back
-//!   of the ladder to the front (the book looks alive without churning).
+//!   of the ladder to the front (the book looks alive without churning). With the best
+//!   quotes of the previous step given, a side stays put while its ideal anchor is at most
+//!   one step away (hysteresis: a price wandering around a grid line does not re-quote at
+//!   every step).
 //! - [`plan_side`] turns the quotes a maker has and the ones it wants into cancels, price
 //!   amends and places, each tagged [`Phase::Away`] (moves away from the other side) or
 //!   [`Phase::Toward`]. Applying every `Away` operation of every maker of a symbol before
@@ -55,6 +58,9 @@ pub(crate) struct Ladder {
     pub skew: i64,
     pub bid_levels: usize,
     pub ask_levels: usize,
+    /// Best bid and ask the maker has open now, if any.
+    pub prev_bid: Option<i64>,
+    pub prev_ask: Option<i64>,
 }
 
 impl Ladder {
@@ -77,7 +83,11 @@ pub(crate) fn ladder_prices(l: &Ladder) -> (Vec<Price>, Vec<Price>) {
     let bid_cap = l.center - 1;
     let ask_floor = l.center + 1;
     if l.low <= bid_cap && l.bid_levels > 0 {
-        let anchor = (l.center - l.half_spread + l.skew).div_euclid(l.step) * l.step;
+        let ideal = (l.center - l.half_spread + l.skew).div_euclid(l.step) * l.step;
+        let anchor = match l.prev_bid {
+            Some(p) if p.rem_euclid(l.step) == 0 && (p - ideal).abs() <= l.step && (l.low..=bid_cap).contains(&p) => p,
+            _ => ideal,
+        };
         let anchor = anchor.min(bid_cap);
         for k in 0..l.bid_levels as i64 {
             let p = anchor - k * l.step;
@@ -93,7 +103,15 @@ pub(crate) fn ladder_prices(l: &Ladder) -> (Vec<Price>, Vec<Price>) {
     }
     if ask_floor <= l.high && l.ask_levels > 0 {
         let x = l.center + l.half_spread + l.skew;
-        let anchor = (x + l.step - 1).div_euclid(l.step) * l.step;
+        let ideal = (x + l.step - 1).div_euclid(l.step) * l.step;
+        let anchor = match l.prev_ask {
+            Some(p)
+                if p.rem_euclid(l.step) == 0 && (p - ideal).abs() <= l.step && (ask_floor..=l.high).contains(&p) =>
+            {
+                p
+            }
+            _ => ideal,
+        };
         let anchor = anchor.max(ask_floor);
         for k in 0..l.ask_levels as i64 {
             let p = anchor + k * l.step;
@@ -163,6 +181,8 @@ mod tests {
             skew,
             bid_levels: levels,
             ask_levels: levels,
+            prev_bid: None,
+            prev_ask: None,
         }
     }
 
@@ -185,6 +205,24 @@ mod tests {
             plan_side(Side::Buy, &quotes, &targets),
             vec![(Phase::Toward, Op::Amend(OrderId(2), Price(10_000)))]
         );
+    }
+
+    #[test]
+    fn a_side_stays_put_until_its_anchor_is_two_steps_away() {
+        let at = |center: i64, prev: (i64, i64)| {
+            let l = Ladder { prev_bid: Some(prev.0), prev_ask: Some(prev.1), ..ladder(center, 5, 10, 0, 2, 1_000) };
+            ladder_prices(&l)
+        };
+        let a = (vec![Price(9_990), Price(9_980)], vec![Price(10_010), Price(10_020)]);
+        // Ideal anchors one step up: kept.
+        assert_eq!(at(10_006, (9_990, 10_010)), a);
+        // Two steps up: moved.
+        assert_eq!(at(10_016, (9_990, 10_010)).0[0], Price(10_010));
+        // Never at or through the centre, whatever the previous quote.
+        assert_eq!(at(9_985, (9_990, 10_010)).0[0], Price(9_980));
+        assert_eq!(at(9_985, (9_990, 10_010)).1[0], Price(9_990));
+        // Off-grid previous quotes (a new step size) are not kept.
+        assert_eq!(at(10_000, (9_993, 10_007)), a);
     }
 
     #[test]
@@ -212,9 +250,19 @@ mod tests {
             skew_raw in -5_000i64..5_000,
             levels in 1usize..12,
             window in 2i64..1_000_000,
+            prev in proptest::option::of((-3i64..3, -3i64..3)),
         ) {
             let skew = skew_raw.clamp(-(half_spread - 1), half_spread - 1);
-            let l = ladder(center, half_spread, step, skew, levels, window);
+            let base = ladder(center, half_spread, step, skew, levels, window);
+            // Previous best quotes a few steps around the ideal ones.
+            let (prev_bid, prev_ask) = match prev {
+                Some((b, a)) => (
+                    Some((center - half_spread).div_euclid(step) * step + b * step),
+                    Some((center + half_spread).div_euclid(step) * step + a * step),
+                ),
+                None => (None, None),
+            };
+            let l = Ladder { prev_bid, prev_ask, ..base };
             let (bids, asks) = ladder_prices(&l);
             prop_assert!(!bids.is_empty() && !asks.is_empty());
             prop_assert!(bids.len() <= levels && asks.len() <= levels);

@@ -122,6 +122,10 @@ struct SymbolSim {
     noise: Vec<NoiseBook>,
     /// Whether the first step ran (and picked up the market's last price).
     started: bool,
+    /// Price the spread and level step in ticks are computed from. It stays put while the
+    /// centre is within 20 % of it: recomputing them from every centre would change the
+    /// grid by a tick now and then and move every quote of every maker at once.
+    grid_ref: i64,
 }
 
 /// What every symbol's step needs from the simulator.
@@ -174,6 +178,7 @@ impl Simulator {
                 makers: (0..makers.len()).map(|_| MakerBook::default()).collect(),
                 noise: (0..noise.len()).map(|_| NoiseBook::default()).collect(),
                 started: false,
+                grid_ref: sym.initial_price.0,
                 sym,
             })
             .collect();
@@ -268,8 +273,13 @@ impl SymbolSim {
             return;
         }
         let center = fair.0.clamp(low + 1, high - 1);
-        let half_spread = ceil_bps(center, i64::from(self.sym.spread_bps) / 2).max(1);
-        let step = ceil_bps(center, i64::from(self.sym.level_step_bps)).max(1);
+        if i128::from(center) * 5 > i128::from(self.grid_ref) * 6
+            || i128::from(center) * 6 < i128::from(self.grid_ref) * 5
+        {
+            self.grid_ref = center;
+        }
+        let half_spread = ceil_bps(self.grid_ref, i64::from(self.sym.spread_bps) / 2).max(1);
+        let step = ceil_bps(self.grid_ref, i64::from(self.sym.level_step_bps)).max(1);
         let order_size = self.sym.order_size.0;
         let noise_limit = order_size.saturating_mul(i64::from(ctx.cfg.noise_inventory_limit));
 
@@ -320,6 +330,8 @@ impl SymbolSim {
                 skew: Ladder::skew_for(h, inv, maker_limit),
                 bid_levels: if inv >= maker_limit { 1 } else { usize::from(ctx.cfg.levels) },
                 ask_levels: if inv <= -maker_limit { 1 } else { usize::from(ctx.cfg.levels) },
+                prev_bid: self.makers[m].bids.iter().map(|q| q.price.0).max(),
+                prev_ask: self.makers[m].asks.iter().map(|q| q.price.0).min(),
             };
             let (bids, asks) = ladder_prices(&ladder);
             for (side, prices) in [(Side::Buy, bids), (Side::Sell, asks)] {

@@ -266,7 +266,15 @@ fn a_day_of_market_against_the_engine() {
     let report = run.drive(steps, step_ms, warm_up, true);
     assert_healthy(&run, &report, steps, step_ms, warm_up, 60);
     let trades: usize = report.trades.values().map(Vec::len).sum();
-    eprintln!("a day: {} actions, {trades} trades, max inventories {:?}", report.actions.len(), report.max_inventory);
+    let count = |f: fn(&SimAction) -> bool| report.actions.iter().filter(|a| f(a)).count();
+    eprintln!(
+        "a day: {} actions ({} places, {} amends, {} cancels), {trades} trades, max inventories {:?}",
+        report.actions.len(),
+        count(|a| matches!(a, SimAction::Place(_))),
+        count(|a| matches!(a, SimAction::Amend { .. })),
+        count(|a| matches!(a, SimAction::Cancel { .. })),
+        report.max_inventory
+    );
     for (user, asset, total) in run.balances() {
         eprintln!("user {} asset {asset}: {total}", user.0);
     }
