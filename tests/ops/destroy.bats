@@ -183,3 +183,24 @@ JSON
   refute_call 'state rm|delete-recovery-point'
   grep -q 'target=module.backup' "$FAKE_LOG"
 }
+
+@test "deletion protection stops the destroy before anything is touched (dry-run only warns)" {
+  state_fixture
+  cat >"$FAKE_DIR/show.json" <<'JSON'
+{"values": {"root_module": {"child_modules": [
+  {"address": "module.rds", "resources": [{"address": "module.rds.aws_db_instance.this[0]", "mode": "managed",
+    "type": "aws_db_instance", "values": {"deletion_protection": true}}]},
+  {"address": "module.eks", "resources": [{"address": "module.eks.aws_eks_cluster.this[0]", "mode": "managed",
+    "type": "aws_eks_cluster", "values": {"name": "quanttrader-staging", "deletion_protection": false}}]}
+]}}}
+JSON
+  run "$SCRIPTS/destroy" staging --confirm staging --backup-dir "$BATS_TEST_TMPDIR/backups"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"deletion protection is on for:"*"module.rds.aws_db_instance.this[0]"* ]]
+  [[ "$output" == *"deploy/terraform/envs/staging/terraform.tfvars"*"nothing was changed"* ]]
+  [[ "$output" != *"quanttrader-staging"* ]]
+  refute_call 'state pull|delete|destroy -input'
+  run "$SCRIPTS/destroy" staging --dry-run
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"WARNING: turn it off in Terraform first"* ]]
+}
