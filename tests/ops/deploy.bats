@@ -270,3 +270,23 @@ load helpers
   OPS_NOW="$(date -u -d '2026-11-29 12:00' +%s)" run ops sync_window_open quanttrader-prod
   [ "$status" -ne 0 ]
 }
+
+@test "infra --plan-file applies a plan made earlier, exactly, without planning again" {
+  printf 'saved plan\n' >"$BATS_TEST_TMPDIR/tfplan-prod"
+  run "$SCRIPTS/deploy" infra prod --plan-file "$BATS_TEST_TMPDIR/tfplan-prod" --confirm prod --infra-only
+  [ "$status" -eq 0 ]
+  refute_call 'terraform .* plan '
+  grep -q "terraform .* show -no-color $BATS_TEST_TMPDIR/tfplan-prod\$" "$FAKE_LOG"
+  grep -q "terraform .* apply -input=false -lock-timeout=5m $BATS_TEST_TMPDIR/tfplan-prod\$" "$FAKE_LOG"
+  [ "$(line_no ' init ')" -lt "$(line_no ' apply ')" ]
+  [ -f "$BATS_TEST_TMPDIR/tfplan-prod" ]
+  run "$SCRIPTS/deploy" infra prod --plan-file "$BATS_TEST_TMPDIR/tfplan-prod" </dev/null
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"pass --confirm prod"* ]]
+  run "$SCRIPTS/deploy" infra prod --plan-file "$BATS_TEST_TMPDIR/missing" --confirm prod
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"no plan file"* ]]
+  run "$SCRIPTS/deploy" infra prod --plan-file "$BATS_TEST_TMPDIR/tfplan-prod" --plan-only
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"exclude each other"* ]]
+}
