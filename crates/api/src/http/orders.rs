@@ -433,6 +433,27 @@ pub async fn list(
     }))
 }
 
+/// 409 `ORDER_NOT_OPEN` for an order that is filled, cancelled, expired or rejected.
+fn require_open(order: &OrderJson) -> Result<(), ApiError> {
+    match order.status.as_str() {
+        "NEW" | "ACCEPTED" | "PARTIALLY_FILLED" => Ok(()),
+        status => Err(ApiError::reject(qt_core::RejectReason::OrderNotOpen)
+            .field("id")
+            .with_message(format!("order {} is {status}", order.order_id))),
+    }
+}
+
+/// The engine forgets orders once they end: for an order the read model showed open a
+/// moment ago, "not found" means it ended in between.
+fn finished_meanwhile(e: ApiError) -> ApiError {
+    if e.code == "ORDER_NOT_FOUND" {
+        ApiError::reject(qt_core::RejectReason::OrderNotOpen)
+            .with_message("the order ended before the request reached it")
+    } else {
+        e
+    }
+}
+
 /// The reason of a refused cancel or amend, as the error it is.
 fn refused(events: &[qt_engine::EventEnvelope]) -> Option<ApiError> {
     events.iter().find_map(|e| match e.event {
@@ -451,10 +472,10 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<OrderJson>, ApiError> {
     let id = parse_order_id(&id)?;
-    load(&state, user, id).await?;
+    require_open(&load(&state, user, id).await?)?;
     let outcome = state.engine.submit(Command::Cancel { user, order_id: id }, None).await?;
     if let Some(e) = refused(&outcome.events) {
-        return Err(e);
+        return Err(finished_meanwhile(e));
     }
     Ok(Json(load(&state, user, id).await?))
 }
@@ -499,6 +520,7 @@ pub async fn amend(
 ) -> Result<Json<OrderJson>, ApiError> {
     let id = parse_order_id(&id)?;
     let current = load(&state, user, id).await?;
+    require_open(&current)?;
     let spec = state.markets.require(&current.symbol)?;
     if req.price.is_none() && req.quantity.is_none() {
         return Err(ApiError::missing("price").field("price"))
@@ -508,7 +530,7 @@ pub async fn amend(
     let qty = req.quantity.as_deref().map(|q| spec.parse_qty(q).map_err(|e| grid_error("quantity", e))).transpose()?;
     let outcome = state.engine.submit(Command::Amend { user, order_id: id, price, qty }, None).await?;
     if let Some(e) = refused(&outcome.events) {
-        return Err(e);
+        return Err(finished_meanwhile(e));
     }
     Ok(Json(load(&state, user, id).await?))
 }
