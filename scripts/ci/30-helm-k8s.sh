@@ -22,7 +22,7 @@ Usage: scripts/ci/30-helm-k8s.sh [--keep-output]
 Runs the Helm/Kubernetes checks of the repository (see the header of this file).
   --keep-output  keep the rendered manifests and print where they are
   -h, --help     this help
-Environment: K8S_VERSIONS (default "1.31.0 1.34.0") are the Kubernetes versions validated against.
+Environment: K8S_VERSIONS (default "1.32.0 1.34.0") are the Kubernetes versions validated against.
 EOF
 }
 
@@ -42,8 +42,9 @@ source scripts/lib/common.sh
 HELM_VERSION=v3.21.3
 HELM_UNITTEST_VERSION=v1.1.2
 KUSTOMIZE_VERSION=v5.8.2
-# The oldest and the newest minor we support; the chart needs >= 1.28.
-read -r -a K8S_VERSIONS <<<"${K8S_VERSIONS:-1.31.0 1.34.0}"
+# The oldest and the newest EKS minor the Terraform eks module accepts (1.32-1.34), which is
+# also the chart's kubeVersion floor.
+read -r -a K8S_VERSIONS <<<"${K8S_VERSIONS:-1.32.0 1.34.0}"
 RENDER_KUBE_VERSION="${K8S_VERSIONS[-1]}"
 
 CHART=deploy/helm/quanttrader
