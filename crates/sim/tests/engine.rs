@@ -233,24 +233,29 @@ fn assert_healthy(run: &Run, report: &Report, steps: usize, step_ms: i64, warm_u
     run.ex.check_invariants().expect("engine invariants");
 }
 
-#[test]
-fn an_hour_of_market_against_the_engine() {
-    let (steps, step_ms, warm_up) = (15_000, 250, 20);
-    let mut run = Run::new(SimConfig::default(), symbols());
-    let report = run.drive(steps, step_ms, warm_up, true);
-    assert_healthy(&run, &report, steps, step_ms, warm_up, 30);
-    let cfg = SimConfig::default();
+/// Every user's largest inventory on each of [`symbols`]: its limit plus what one step can
+/// add beyond it (a taker, or a swept ladder).
+fn assert_inventories_bounded(run: &Run, report: &Report) {
+    let cfg = run.sim.config();
     for s in symbols() {
         let size = s.order_size.0;
         for (i, user) in run.sim.user_ids().into_iter().enumerate() {
             let inv = report.max_inventory.get(&(user, s.spec.id)).copied().unwrap_or(0);
             let limit =
                 if i < usize::from(cfg.market_makers) { cfg.maker_inventory_limit } else { cfg.noise_inventory_limit };
-            // The limit, plus what one step can add beyond it (a taker or a swept ladder).
             let bound = size * (i64::from(limit) + 3 * i64::from(cfg.levels) + 6);
             assert!(inv <= bound, "user {user:?} on {}: inventory {inv} lots, bound {bound}", s.spec.name);
         }
     }
+}
+
+#[test]
+fn an_hour_of_market_against_the_engine() {
+    let (steps, step_ms, warm_up) = (15_000, 250, 20);
+    let mut run = Run::new(SimConfig::default(), symbols());
+    let report = run.drive(steps, step_ms, warm_up, true);
+    assert_healthy(&run, &report, steps, step_ms, warm_up, 30);
+    assert_inventories_bounded(&run, &report);
     // The book looks alive: makers re-quote by amending, not only by cancel/replace.
     let amends = report.actions.iter().filter(|a| matches!(a, SimAction::Amend { .. })).count();
     assert!(amends > 100, "{amends} amends");
@@ -265,6 +270,7 @@ fn a_day_of_market_against_the_engine() {
     let mut run = Run::new(SimConfig { seed: 2_026, ..SimConfig::default() }, symbols());
     let report = run.drive(steps, step_ms, warm_up, true);
     assert_healthy(&run, &report, steps, step_ms, warm_up, 60);
+    assert_inventories_bounded(&run, &report);
     let trades: usize = report.trades.values().map(Vec::len).sum();
     let count = |f: fn(&SimAction) -> bool| report.actions.iter().filter(|a| f(a)).count();
     eprintln!(
@@ -286,6 +292,7 @@ fn inventory_estimate_without_positions_keeps_the_market_healthy() {
     let mut run = Run::new(SimConfig { seed: 7, ..SimConfig::default() }, symbols());
     let report = run.drive(steps, step_ms, warm_up, false);
     assert_healthy(&run, &report, steps, step_ms, warm_up, 30);
+    assert_inventories_bounded(&run, &report);
 }
 
 #[test]
