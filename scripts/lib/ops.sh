@@ -145,11 +145,9 @@ confirm_typed() {
 
 values_file() { printf '%s/values-%s.yaml\n' "$OPS_HELM_CHART_DIR" "$1"; }
 
-# image_tag_of ENV: reads the tag line of the top-level image: block.
-image_tag_of() {
-  local f
-  f="$(values_file "$1")"
-  [ -f "$f" ] || ops_die "no values file $f"
+# image_tag_in [FILE]: the tag line of the top-level image: block of a values file (or of
+# stdin); exit 1 without one. Shared by the reads of the working tree and of Git history.
+image_tag_in() {
   awk '
     /^[^[:space:]#]/ { in_image = ($0 ~ /^image:[[:space:]]*$/) }
     in_image && /^  tag:[[:space:]]*/ {
@@ -162,7 +160,15 @@ image_tag_of() {
       exit
     }
     END { if (!found) exit 1 }
-  ' "$f" || ops_die "no '  tag:' line in the image: block of $f"
+  ' "$@"
+}
+
+# image_tag_of ENV: the tag ENV runs, per its values file in the working tree.
+image_tag_of() {
+  local f
+  f="$(values_file "$1")"
+  [ -f "$f" ] || ops_die "no values file $f"
+  image_tag_in "$f" || ops_die "no '  tag:' line in the image: block of $f"
 }
 
 # valid_tag TAG: image tags we produce are immutable: a git commit SHA (40 hex) or a
