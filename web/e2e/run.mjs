@@ -3,13 +3,15 @@
 //
 // Starts `quanttrader run` on a free loopback port with a throw-away data dir, creates and
 // funds a user through the admin API, then drives Debian's Chromium (playwright-core,
-// headless) through what a trader does: watch the simulator move the book, sign in, place
-// a resting order and see it in open orders, amend it, cancel it, place a marketable order
-// and see the fill in trade history and the balances change, get a server error next to
-// the field, survive a server restart (reconnect + resync), and use the screen on a phone.
+// headless) through what a trader does: watch the simulator move the book, switch symbols,
+// sign in, place a resting order and see it in open orders, amend it, cancel it, place a
+// stop order that waits for its trigger, place a marketable order and see the fill in trade
+// history, positions and balances, get a server error next to the field, survive a server
+// restart (reconnect + resync), and use the screen on a phone.
 //
 // Usage: node e2e/run.mjs            (from web/, after `vite build`)
-// Env:   QT_BIN       server binary (default $QT_CACHE/cargo-target/release/quanttrader)
+// Env:   QT_BIN       server binary (default $QT_CACHE/cargo-target/debug/quanttrader, what
+//                     scripts/ci/50-web.sh builds)
 //        QT_WEB_DIR   built assets (default web/dist)
 //        CHROMIUM     browser (default /usr/bin/chromium)
 //        E2E_HEADFUL  set to 1 to watch the browser
@@ -28,7 +30,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const WEB = path.resolve(HERE, '..');
 const ARTIFACTS = path.join(HERE, 'artifacts');
 const CACHE = process.env.QT_CACHE ?? path.join(os.homedir(), '.cache', 'quanttrader');
-const BIN = process.env.QT_BIN ?? path.join(CACHE, 'cargo-target', 'release', 'quanttrader');
+const BIN = process.env.QT_BIN ?? path.join(CACHE, 'cargo-target', 'debug', 'quanttrader');
 const WEB_DIR = path.resolve(process.env.QT_WEB_DIR ?? path.join(WEB, 'dist'));
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const ADMIN_TOKEN = `e2e-admin-${process.pid}-${Date.now()}`;
@@ -260,6 +262,31 @@ async function main() {
       await shot('01-market-laptop.png');
     }, { needs: ['market data shows without signing in'] });
 
+    await step('switching symbols shows that market', async () => {
+      const other = symbols.find((s) => s.symbol === 'SOL-USD') ?? symbols.find((s) => s.symbol !== SYMBOL);
+      const serverBook = await server.api('GET', `/api/market-data/orderbook/${other.symbol}?depth=5`);
+      expect(serverBook.bids.length > 0, `the simulator quotes ${other.symbol}`);
+      await page.getByTestId('symbol-picker').selectOption(other.symbol);
+      await page.locator('#chart-title', { hasText: other.symbol }).waitFor();
+      // The book is the other market's: its best bid is within 10 % of the server's (prices move
+      // meanwhile), and it is printed on that symbol's tick (SOL: 3 places, BTC: 2).
+      const places = (other.tick_size.split('.')[1] ?? '').length;
+      await eventually(async () => {
+        const best = (await page.getByTestId('bids').locator('tr').first().locator('td').first().innerText()).trim();
+        const ratio = num(best) / Number(serverBook.bids[0][0]);
+        return ratio > 0.9 && ratio < 1.1 && (best.split('.')[1] ?? '').length === places;
+      }, `book shows ${other.symbol} levels`);
+      await eventually(async () => (await bookSeq()) !== null, `${other.symbol} book has a sequence`);
+      await page.getByTestId('symbol-picker').selectOption(SYMBOL);
+      await page.locator('#chart-title', { hasText: SYMBOL }).waitFor();
+      const btcBook = await server.api('GET', `/api/market-data/orderbook/${SYMBOL}?depth=1`);
+      await eventually(async () => {
+        const best = await page.getByTestId('bids').locator('tr').first().locator('td').first().innerText();
+        const ratio = num(best) / Number(btcBook.bids[0][0]);
+        return ratio > 0.9 && ratio < 1.1;
+      }, `book back on ${SYMBOL}`);
+    }, { needs: ['market data shows without signing in'] });
+
     await step('a wrong API key is refused with a message', async () => {
       await page.locator('#api-key').fill('not-a-real-key');
       await page.getByRole('button', { name: 'Sign in' }).click();
@@ -344,6 +371,30 @@ async function main() {
       await eventually(async () => num(await page.locator('[data-asset=USD] td').nth(2).innerText()) === 0, 'USD reservation released');
     }, { needs: ['place a resting limit order and see it in open orders'] });
 
+    await step('a stop order waits for its trigger in open orders, then is cancelled', async () => {
+      const book = await server.api('GET', `/api/market-data/orderbook/${SYMBOL}?depth=1`);
+      expect(book.asks.length > 0, 'the simulator quotes an ask');
+      const stopPrice = offsetPrice(book.asks[0][0], sym.tick_size, 300); // 3 % over the ask: not triggered soon
+      await form().getByRole('radio', { name: 'Buy' }).click();
+      await form().getByLabel('Type').selectOption('STOP');
+      // A stop-market order must be immediate once triggered: the ticket offers IOC/FOK only.
+      const tifs = await form().getByLabel('Time in force').locator('option').allTextContents();
+      expect(tifs.join(',') === 'IOC,FOK', `stop order time in force choices: ${tifs}`);
+      await form().getByLabel('Stop price').fill(stopPrice);
+      await form().getByLabel('Quantity', { exact: true }).fill(smallQuantity(sym, stopPrice));
+      await form().getByRole('button', { name: /^Buy/ }).click();
+      const text = await eventually(async () => (await result().isVisible()) && (await result().innerText()), 'order result shown');
+      const m = /^Order (\S+) (accepted|new)/i.exec(text);
+      expect(m, `stop order accepted, got "${text}"`);
+      const row = page.locator(`[data-testid=open-order-row][data-order-id="${m[1]}"]`);
+      await row.getByTestId('untriggered').waitFor();
+      expect((await row.innerText()).includes('STOP'), 'row shows the stop type');
+      await page.getByRole('button', { name: `Cancel order ${m[1]}` }).click();
+      await row.waitFor({ state: 'detached' });
+      const o = await server.api('GET', `/api/orders/${m[1]}`, undefined, user.api_key);
+      expect(o.status === 'CANCELLED' && o.time_in_force === 'IOC', `server has ${o.status} ${o.time_in_force}`);
+    }, { needs: ['sign in with an API key'] });
+
     await step('a marketable order fills: trade history and balances change', async () => {
       const usdBefore = num(await page.getByTestId(`balance-${sym.quote_asset}`).innerText());
       const btcBefore = num(await page.getByTestId(`balance-${sym.base_asset}`).innerText());
@@ -362,6 +413,10 @@ async function main() {
       await eventually(async () => num(await page.getByTestId(`balance-${sym.base_asset}`).innerText()) > btcBefore, `${sym.base_asset} balance went up`);
       await eventually(async () => num(await page.getByTestId(`balance-${sym.quote_asset}`).innerText()) < usdBefore, `${sym.quote_asset} balance went down`);
       await shot('04-filled.png');
+      // The fill opened (or grew) a long position.
+      await page.getByRole('tab', { name: 'Positions' }).click();
+      const pos = page.locator(`[data-testid=position-row][data-symbol="${SYMBOL}"]`);
+      await eventually(async () => (await pos.count()) === 1 && num((await pos.locator('td').allInnerTexts())[1]) > 0, `${SYMBOL} long position shown`);
     }, { needs: ['sign in with an API key'] });
 
     await step('a server rejection is shown next to the field', async () => {
@@ -375,9 +430,10 @@ async function main() {
       await form().getByLabel('Price', { exact: true }).fill(price);
       await form().getByLabel('Quantity', { exact: true }).fill(tooMuch);
       await form().getByRole('button', { name: /^Sell/ }).click();
-      const err = page.locator('[data-testid=error-quantity], [data-testid=error-price], [data-testid=error-form]');
-      await err.first().waitFor();
-      expect((await err.first().innerText()).trim().length > 0, 'error text shown');
+      // The server refuses it for funds (422 INSUFFICIENT_FUNDS): that belongs under the quantity.
+      const err = page.getByTestId('error-quantity');
+      await err.waitFor();
+      expect(/insufficient|not enough/i.test(await err.innerText()), `quantity error says why: ${await err.innerText()}`);
       expect((await page.getByTestId('open-order-row').count()) === 0, 'nothing rests');
       await shot('05-server-error.png');
     }, { needs: ['sign in with an API key'] });

@@ -63,7 +63,7 @@ export function Positions() {
           {open.map((x) => {
             const p = precisionOf(symbols.find((s) => s.symbol === x.symbol));
             return (
-              <tr key={x.symbol}>
+              <tr key={x.symbol} data-symbol={x.symbol} data-testid="position-row">
                 <td>{x.symbol}</td>
                 <td className={`mono num ${pnlClass(x.quantity)}`}>{fmt(x.quantity, p.qty)}</td>
                 <td className="mono num">{fmt(x.average_entry_price, p.price)}</td>

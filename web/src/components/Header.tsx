@@ -5,6 +5,9 @@ import { parseDec, isNegative } from '../lib/decimal';
 import { fmt, precisionOf } from '../lib/format';
 import { ConnectionBadge } from './ConnectionBadge';
 
+/** An explicit "+" on gains: a trader reads the sign before the digits. */
+const signed = (text: string): string => (/^[0-9]/.test(text) && /[1-9]/.test(text) ? `+${text}` : text);
+
 export function Header() {
   const store = useStore();
   const symbols = useTrading((s) => s.symbols);
@@ -48,7 +51,10 @@ export function Header() {
         </div>
         <div>
           <dt>24h</dt>
-          <dd className={`mono ${change ? (isNegative(change) ? 'down' : 'up') : ''}`}>{fmt(ticker?.change_24h, p.price)}</dd>
+          <dd className={`mono ${change ? (isNegative(change) ? 'down' : 'up') : ''}`} data-testid="change-24h">
+            {signed(fmt(ticker?.change_24h, p.price))}
+            {ticker?.change_24h_percent ? <span className="pct"> ({signed(fmt(ticker.change_24h_percent, 2))}%)</span> : null}
+          </dd>
         </div>
         <div className="wide-only">
           <dt>High</dt>

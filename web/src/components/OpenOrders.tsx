@@ -69,6 +69,12 @@ export function OpenOrders() {
                 <td className="mono num">{fmt(o.filled_quantity, p.qty)}</td>
                 <td>
                   <span className="status">{o.status.replace('_', ' ')}</span>
+                  {o.stop_price !== null && o.triggered === false && (
+                    <span className="muted small" data-testid="untriggered">
+                      {' '}
+                      · waiting for stop
+                    </span>
+                  )}
                   {rowError?.id === o.order_id && (
                     <span className="field-error inline" role="alert">
                       {rowError.text}

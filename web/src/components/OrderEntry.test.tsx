@@ -89,11 +89,34 @@ describe('OrderEntry', () => {
     expect(screen.getByLabelText('Limit price')).toBeInTheDocument();
     await user.selectOptions(screen.getByLabelText('Type'), 'MARKET');
     expect(screen.queryByLabelText('Price')).toBeNull();
-    expect(screen.getByLabelText('Time in force')).toBeDisabled();
+    // Only the immediate choices are offered, IOC first.
+    expect(screen.getByLabelText('Time in force')).toHaveValue('IOC');
+    expect(Array.from((screen.getByLabelText('Time in force') as HTMLSelectElement).options, (o) => o.value)).toEqual(['IOC', 'FOK']);
     await user.type(screen.getByLabelText('Quantity'), '0.1');
     await user.click(screen.getByRole('button', { name: 'Buy BTC' }));
     await waitFor(() => expect(orderCalls(calls)).toHaveLength(1));
     expect(orderCalls(calls)[0].body).toMatchObject({ type: 'MARKET', price: null, time_in_force: 'IOC' });
     expect(await screen.findByTestId('order-result')).toHaveTextContent('Order 9 filled');
+  });
+
+  it('a stop(-market) order goes as IOC or FOK, never GTC; a time-in-force error sits under that field', async () => {
+    let n = 0;
+    const { user, calls } = await setup((c) => {
+      n += 1;
+      if (n === 1) return { status: 400, body: { error: { code: 'MARKET_ORDER_TIF', message: 'market orders must be immediate (IOC or FOK)', field: 'time_in_force' } } };
+      return { status: 201, body: { ...(c.body as object), order_id: '11', status: 'ACCEPTED', triggered: false, created_at: 'x', updated_at: 'x', fills: [] } };
+    });
+    await user.selectOptions(screen.getByLabelText('Type'), 'STOP');
+    await user.selectOptions(screen.getByLabelText('Time in force'), 'FOK');
+    await user.type(screen.getByLabelText('Stop price'), '31000.00');
+    await user.type(screen.getByLabelText('Quantity'), '0.1');
+    await user.click(screen.getByRole('button', { name: 'Buy BTC' }));
+    expect(await screen.findByTestId('error-time_in_force')).toHaveTextContent('IOC or FOK');
+    expect(orderCalls(calls)[0].body).toMatchObject({ type: 'STOP', price: null, stop_price: '31000.00', time_in_force: 'FOK' });
+    await user.selectOptions(screen.getByLabelText('Time in force'), 'IOC');
+    expect(screen.queryByTestId('error-time_in_force')).toBeNull();
+    await user.click(screen.getByRole('button', { name: 'Buy BTC' }));
+    expect(await screen.findByTestId('order-result')).toHaveTextContent('Order 11 accepted');
+    expect(orderCalls(calls)[1].body).toMatchObject({ time_in_force: 'IOC' });
   });
 });

@@ -11,7 +11,7 @@ import { useStore, useSymbolInfo, useTrading } from '../hooks/useStore';
 import { ApiError, randomId } from '../lib/api';
 import { fmt, precisionOf } from '../lib/format';
 import type { OrderType, Side, TimeInForce } from '../lib/types';
-import { fieldForError, needsPrice, needsStop, validateOrder, type FieldErrors, type OrderForm } from '../lib/validate';
+import { effectiveTif, fieldForError, needsPrice, needsStop, tifChoices, validateOrder, type FieldErrors, type OrderForm } from '../lib/validate';
 
 interface Props {
   /** A price clicked in the book; `n` changes on each click so the same price can be picked twice. */
@@ -24,6 +24,12 @@ const TYPES: { value: OrderType; label: string }[] = [
   { value: 'STOP', label: 'Stop' },
   { value: 'STOP_LIMIT', label: 'Stop limit' },
 ];
+
+const TIF_HELP: Record<TimeInForce, string> = {
+  GTC: 'Good till cancelled: rests on the book',
+  IOC: 'Immediate or cancel: the rest is cancelled',
+  FOK: 'Fill or kill: all at once or nothing',
+};
 
 export function OrderEntry({ picked }: Props) {
   const store = useStore();
@@ -65,6 +71,7 @@ export function OrderEntry({ picked }: Props) {
       if ('price' in patch) delete next.price;
       if ('stopPrice' in patch) delete next.stop_price;
       if ('quantity' in patch) delete next.quantity;
+      if ('timeInForce' in patch || 'type' in patch || 'postOnly' in patch) delete next.time_in_force;
       delete next.form;
       return next;
     });
@@ -147,16 +154,19 @@ export function OrderEntry({ picked }: Props) {
           <label>
             Time in force
             <select
-              value={form.type === 'MARKET' ? 'IOC' : form.timeInForce}
-              disabled={form.type === 'MARKET'}
+              value={effectiveTif(form.type, form.timeInForce)}
               onChange={(e) => update({ timeInForce: e.target.value as TimeInForce })}
+              {...described('time_in_force')}
             >
-              <option value="GTC">GTC</option>
-              <option value="IOC">IOC</option>
-              <option value="FOK">FOK</option>
+              {tifChoices(form.type).map((t) => (
+                <option key={t} value={t} title={TIF_HELP[t]}>
+                  {t}
+                </option>
+              ))}
             </select>
           </label>
         </div>
+        {err('time_in_force')}
         {needsStop(form.type) && (
           <div className="field">
             <label htmlFor={`${id}-stop`}>Stop price</label>

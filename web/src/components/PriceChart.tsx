@@ -19,6 +19,8 @@ import type { CandleInterval } from '../lib/types';
 
 const INTERVALS: CandleInterval[] = ['1m', '5m', '1h'];
 const UP = '#26a69a';
+/** Bars in view after a symbol/interval change: readable candles, whatever the history length. */
+const VISIBLE_BARS = 80;
 const DOWN = '#ef5350';
 
 export function PriceChart() {
@@ -50,7 +52,8 @@ export function PriceChart() {
       wickUpColor: UP,
       wickDownColor: DOWN,
     });
-    const volume = chart.addSeries(HistogramSeries, { priceScaleId: '', priceFormat: { type: 'volume' } });
+    // No last-value label or price line for volume: they would sit on the price axis and read as a price.
+    const volume = chart.addSeries(HistogramSeries, { priceScaleId: '', priceFormat: { type: 'volume' }, lastValueVisible: false, priceLineVisible: false });
     // Volume in the bottom fifth, under the candles.
     volume.priceScale().applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
     candles.priceScale().applyOptions({ scaleMargins: { top: 0.08, bottom: 0.25 } });
@@ -93,7 +96,11 @@ export function PriceChart() {
     } else {
       c.candles.setData(bars.map(toCandle));
       c.volume.setData(bars.map(toVol));
-      if (shown.key !== key || shown.count === 0) c.chart.timeScale().fitContent();
+      // A fixed window ending at the newest bar rather than fitContent: one fresh candle would
+      // otherwise fill the whole width, and a long history would be squeezed to hairlines.
+      if (shown.key !== key || shown.count === 0) {
+        c.chart.timeScale().setVisibleLogicalRange({ from: bars.length - VISIBLE_BARS, to: bars.length + 2 });
+      }
     }
     shownRef.current = { key, count: bars.length, last };
   }, [bars, symbol, interval]);

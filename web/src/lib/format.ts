@@ -10,7 +10,12 @@ export interface Precision {
 
 export function precisionOf(sym: SymbolInfo | null | undefined): Precision {
   if (!sym) return { price: 2, qty: 4 };
-  return { price: stepPlaces(sym.tick_size), qty: stepPlaces(sym.lot_size) };
+  // The server's own display places win; they can never be fewer than the grid needs.
+  const grid = { price: stepPlaces(sym.tick_size), qty: stepPlaces(sym.lot_size) };
+  return {
+    price: Math.max(grid.price, sym.price_decimals ?? 0),
+    qty: Math.max(grid.qty, sym.quantity_decimals ?? 0),
+  };
 }
 
 export const fmt = formatDec;

@@ -36,6 +36,9 @@ export interface SymbolInfo {
   min_notional: string;
   price_band_bps: number;
   status: string;
+  /** Display places the server recommends (added by the server; derived from the grid when absent). */
+  price_decimals?: number;
+  quantity_decimals?: number;
 }
 
 export interface ApiErrorBody {
@@ -67,6 +70,7 @@ export interface Execution {
   fee_asset: string;
   liquidity: 'MAKER' | 'TAKER';
   timestamp: string;
+  trade_id?: string;
 }
 
 export interface Order {
@@ -85,6 +89,11 @@ export interface Order {
   time_in_force: TimeInForce;
   post_only: boolean;
   reject_reason: string | null;
+  /** Server additions (docs/api.md allows added fields): total fees so far, stop state, why it ended. */
+  fees?: string;
+  stp_mode?: string;
+  triggered?: boolean;
+  cancel_reason?: string | null;
   created_at: string;
   updated_at: string;
   fills?: Execution[];
@@ -125,6 +134,12 @@ export interface Ticker {
   volume_24h: string | null;
   change_24h: string | null;
   timestamp: string | null;
+  /** Server additions; optional so a server without them still works. */
+  best_bid_quantity?: string | null;
+  best_ask_quantity?: string | null;
+  open_24h?: string | null;
+  quote_volume_24h?: string | null;
+  change_24h_percent?: string | null;
 }
 
 export interface PublicTrade {

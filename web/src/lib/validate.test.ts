@@ -1,5 +1,5 @@
 import { BTC } from '../test/fakes';
-import { fieldForError, validateOrder, type OrderForm } from './validate';
+import { effectiveTif, fieldForError, tifChoices, validateOrder, type OrderForm } from './validate';
 
 const form = (patch: Partial<OrderForm> = {}): OrderForm => ({
   side: 'BUY',
@@ -55,7 +55,19 @@ describe('validateOrder', () => {
   it('allows post-only only on GTC limit orders', () => {
     expect(validateOrder(form({ postOnly: true }), BTC, 'c').ok).toBe(true);
     const ioc = validateOrder(form({ postOnly: true, timeInForce: 'IOC' }), BTC, 'c');
-    expect(!ioc.ok && ioc.errors.form).toMatch(/GTC/);
+    expect(!ioc.ok && ioc.errors.time_in_force).toMatch(/GTC/);
+  });
+
+  it('never sends GTC for market or stop(-market) orders, keeps an allowed choice', () => {
+    expect(tifChoices('MARKET')).toEqual(['IOC', 'FOK']);
+    expect(tifChoices('STOP')).toEqual(['IOC', 'FOK']);
+    expect(tifChoices('STOP_LIMIT')).toEqual(['GTC', 'IOC', 'FOK']);
+    expect(effectiveTif('STOP', 'GTC')).toBe('IOC');
+    expect(effectiveTif('MARKET', 'FOK')).toBe('FOK');
+    const stop = validateOrder(form({ type: 'STOP', stopPrice: '31000.00', timeInForce: 'GTC' }), BTC, 'c');
+    expect(stop.ok && stop.order).toMatchObject({ type: 'STOP', price: null, stop_price: '31000.00', time_in_force: 'IOC' });
+    const fok = validateOrder(form({ type: 'MARKET', timeInForce: 'FOK' }), BTC, 'c');
+    expect(fok.ok && fok.order.time_in_force).toBe('FOK');
   });
 });
 
@@ -66,5 +78,7 @@ describe('fieldForError', () => {
     expect(fieldForError('OFF_TICK', null)).toBe('price');
     expect(fieldForError('KILL_SWITCH', null)).toBe('form');
     expect(fieldForError('INVALID_FIELD', 'symbol')).toBe('form');
+    expect(fieldForError('MARKET_ORDER_TIF', 'time_in_force')).toBe('time_in_force');
+    expect(fieldForError('POST_ONLY_INVALID', 'post_only')).toBe('form');
   });
 });

@@ -18,11 +18,26 @@ export interface OrderForm {
   postOnly: boolean;
 }
 
-export type OrderField = 'price' | 'stop_price' | 'quantity' | 'form';
+export type OrderField = 'price' | 'stop_price' | 'quantity' | 'time_in_force' | 'form';
 export type FieldErrors = Partial<Record<OrderField, string>>;
 
 export const needsPrice = (t: OrderType): boolean => t === 'LIMIT' || t === 'STOP_LIMIT';
 export const needsStop = (t: OrderType): boolean => t === 'STOP' || t === 'STOP_LIMIT';
+
+/**
+ * Time in force a type allows. A market order, and a stop order (stop-market: a market order
+ * once triggered), must be immediate, so only IOC or FOK; the server rejects GTC with
+ * MARKET_ORDER_TIF.
+ */
+export function tifChoices(t: OrderType): TimeInForce[] {
+  return t === 'MARKET' || t === 'STOP' ? ['IOC', 'FOK'] : ['GTC', 'IOC', 'FOK'];
+}
+
+/** The time in force actually sent: the chosen one when the type allows it, else the type's first. */
+export function effectiveTif(t: OrderType, chosen: TimeInForce): TimeInForce {
+  const allowed = tifChoices(t);
+  return allowed.includes(chosen) ? chosen : allowed[0];
+}
 
 function checkPrice(text: string, label: string, tick: Dec, tickText: string): { value?: Dec; error?: string } {
   if (text.trim() === '') return { error: `${label} is required` };
@@ -72,8 +87,9 @@ export function validateOrder(
     }
   }
 
+  const tif = effectiveTif(form.type, form.timeInForce);
   if (form.postOnly && form.type !== 'LIMIT') errors.form = 'Post-only applies to limit orders only';
-  if (form.postOnly && form.timeInForce !== 'GTC') errors.form = 'Post-only orders must be GTC';
+  if (form.postOnly && form.type === 'LIMIT' && tif !== 'GTC') errors.time_in_force = 'Post-only orders must be GTC';
 
   if (Object.keys(errors).length > 0) return { ok: false, errors };
   return {
@@ -85,8 +101,7 @@ export function validateOrder(
       quantity: qText,
       price: needsPrice(form.type) ? form.price.trim() : null,
       stop_price: needsStop(form.type) ? form.stopPrice.trim() : null,
-      // Market orders are always IOC on the server; say so rather than send a misleading GTC.
-      time_in_force: form.type === 'MARKET' ? 'IOC' : form.timeInForce,
+      time_in_force: tif,
       post_only: form.type === 'LIMIT' && form.postOnly,
       client_order_id: clientOrderId,
     },
@@ -104,10 +119,11 @@ const FIELD_BY_CODE: Record<string, OrderField> = {
   INSUFFICIENT_FUNDS: 'quantity',
   RISK_MAX_POSITION: 'quantity',
   RISK_MAX_NOTIONAL: 'quantity',
+  MARKET_ORDER_TIF: 'time_in_force',
 };
 
 /** Which input a server error belongs next to: its `field` when it names one of ours, else by code. */
 export function fieldForError(code: string, field: string | null): OrderField {
-  if (field === 'price' || field === 'quantity' || field === 'stop_price') return field;
+  if (field === 'price' || field === 'quantity' || field === 'stop_price' || field === 'time_in_force') return field;
   return FIELD_BY_CODE[code] ?? 'form';
 }
