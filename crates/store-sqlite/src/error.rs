@@ -24,6 +24,9 @@ pub enum StoreError {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// The background checkpointer thread could not be started.
+    #[error("starting the WAL checkpointer thread: {0}")]
+    Thread(std::io::Error),
     /// A journaled command, snapshot or idempotency body did not encode or decode.
     #[error("encoding: {0}")]
     Encoding(#[from] serde_json::Error),

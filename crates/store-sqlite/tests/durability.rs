@@ -219,3 +219,28 @@ fn open_creates_missing_directories_in_wal_mode() {
     // Opening again is a no-op migration.
     Store::open(&nested).unwrap();
 }
+
+#[test]
+fn the_background_checkpointer_moves_the_wal_into_the_database() {
+    let dir = TempDir::new("checkpoint");
+    let store = Store::open(dir.path()).unwrap();
+    let db_len = || std::fs::metadata(store.path()).unwrap().len();
+    let before = db_len();
+    let mut j = store.journal().unwrap();
+    // About 2 MB of journal: far below SQLite's own autocheckpoint threshold, which is
+    // off on writer connections anyway; only the checkpointer can move it.
+    let big: Vec<CommandEnvelope> = (1..=4_000)
+        .map(|seq| {
+            let mut c = envelope(seq);
+            c.meta = Some(Box::new(CommandMeta { request_id: Some("x".repeat(400)), ..CommandMeta::default() }));
+            c
+        })
+        .collect();
+    j.append(&big).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while db_len() < before + 1_000_000 {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint within 10 s");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(j.read_from(1, 10_000).unwrap(), big);
+}
