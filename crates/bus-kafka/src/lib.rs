@@ -1,0 +1,281 @@
+//! Apache Kafka adapters of the distributed QuantTrader (`quanttrader serve …`).
+//!
+//! # Topology
+//!
+//! | topic | written by | key | record | read by (consumer group) |
+//! |---|---|---|---|---|
+//! | `orders` | ingestion | user id | `CommandEnvelope` (place/cancel/amend/…) | risk (`risk-engine-group`) |
+//! | `commands.matching` | risk | seq; partition = matching shard of the symbol | `CommandEnvelope`: the **durable command log** of a shard ([`KafkaJournal`]) | matching (`order-processor-group`; each shard reads its own partition) |
+//! | `executions` | matching | user id (a trade goes to both users) | `EventEnvelope`: order lifecycle, fills, balances, positions | risk/settlement (`risk-engine-group`), ingestion replies |
+//! | `prices` | matching | symbol id | `EventEnvelope`: trades and book deltas | market-data (`market-data-group`) |
+//! | `risk-events` | matching, risk | user id (`global` for the global kill switch) | `EventEnvelope`: rejections, limit and kill-switch changes | risk (`risk-engine-group`), market-data private stream |
+//! | `events` | matching | source (shard) name | every `EventEnvelope` of a shard, in order | projector to PostgreSQL (`projector-group`) |
+//!
+//! Topic and group names are those of seed 004 plus `commands.matching`, `events` and
+//! `projector-group`, which the pipeline needs. Partition counts, replication factor and
+//! `min.insync.replicas` come from [`KafkaConfig`]; every topic keeps 7 days
+//! (`retention.ms`) and is lz4-compressed. Matching shards by symbol (one partition owns a
+//! symbol so price-time priority holds), risk by user.
+//!
+//! # Contract
+//! - Records are `serde_json` of the engine's [`qt_engine::CommandEnvelope`] /
+//!   [`qt_engine::EventEnvelope`]: stable (serde names of the engine types), readable with
+//!   `kafka-console-consumer`, and the same bytes the all-in-one journal stores.
+//! - Every record carries headers `qt-source` (who sequenced it) and `qt-seq` (its
+//!   sequence number at that source, decimal ASCII); events also `qt-cmd-seq` and
+//!   `qt-type`. Consumers de-duplicate by `(source, seq)`.
+//! - Producers are idempotent (`enable.idempotence`, `acks=all`) and every send returns
+//!   only after the delivery report: nothing is acknowledged that Kafka has not persisted
+//!   on all in-sync replicas. A failed batch may be partly written; retrying it is safe
+//!   because consumers and the journal skip sequence numbers already seen.
+//! - [`KafkaJournal`] and [`KafkaEventSink`] are async inside; [`SyncJournal`] and
+//!   [`SyncEventSink`] implement the engine's synchronous ports by `block_on` on a tokio
+//!   runtime handle and must be used from a thread that is not a runtime worker (the
+//!   engine thread).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod consumer;
+mod journal;
+mod producer;
+mod sink;
+mod topics;
+
+pub use consumer::{Dedup, EffectConsumer, Received};
+pub use journal::{KafkaJournal, SyncJournal};
+pub use producer::{BusProducer, OutRecord};
+pub use sink::{route, KafkaEventSink, Route, SyncEventSink};
+pub use topics::{ensure_topics, TopicReport};
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Topic names (seed 004 plus what the pipeline needs).
+pub mod topic {
+    pub const ORDERS: &str = "orders";
+    pub const EXECUTIONS: &str = "executions";
+    pub const PRICES: &str = "prices";
+    pub const RISK_EVENTS: &str = "risk-events";
+    pub const COMMANDS_MATCHING: &str = "commands.matching";
+    pub const EVENTS: &str = "events";
+    pub const ALL: [&str; 6] = [ORDERS, EXECUTIONS, PRICES, RISK_EVENTS, COMMANDS_MATCHING, EVENTS];
+}
+
+/// Consumer group names (seed 004 plus the projector).
+pub mod group {
+    pub const ORDER_PROCESSOR: &str = "order-processor-group";
+    pub const RISK_ENGINE: &str = "risk-engine-group";
+    pub const MARKET_DATA: &str = "market-data-group";
+    pub const PROJECTOR: &str = "projector-group";
+}
+
+/// Header names carried by every record.
+pub mod header {
+    pub const SOURCE: &str = "qt-source";
+    pub const SEQ: &str = "qt-seq";
+    pub const CMD_SEQ: &str = "qt-cmd-seq";
+    pub const TYPE: &str = "qt-type";
+}
+
+/// Kafka settings, loaded from `QT_KAFKA__…` by the binary (figment).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port…]`.
+    pub brokers: String,
+    /// Prefix of the client ids (the role name, e.g. `matching-0`).
+    pub client_id: String,
+    /// Prepended to every topic name (`""` in production; unique per test run).
+    pub topic_prefix: String,
+    /// Partition count of each topic; topics not listed get `default_partitions`.
+    pub partitions: BTreeMap<String, i32>,
+    pub default_partitions: i32,
+    pub replication_factor: i32,
+    pub min_insync_replicas: i32,
+    pub retention_ms: i64,
+    /// `lz4` or `zstd` (producer and topic).
+    pub compression: String,
+    /// Producer batching window; small, the engine already batches.
+    pub linger_ms: u32,
+    /// How long a send may take before it fails (librdkafka `message.timeout.ms`).
+    pub delivery_timeout_ms: u32,
+    /// Timeout of admin and metadata calls, and of journal reads.
+    pub request_timeout_ms: u32,
+    /// Extra librdkafka properties (e.g. `security.protocol`), applied last.
+    pub extra: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            client_id: "quanttrader".into(),
+            topic_prefix: String::new(),
+            partitions: BTreeMap::new(),
+            default_partitions: 3,
+            replication_factor: 3,
+            min_insync_replicas: 2,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            compression: "lz4".into(),
+            linger_ms: 1,
+            delivery_timeout_ms: 30_000,
+            request_timeout_ms: 10_000,
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// A single-broker configuration (replication 1), as the local test servers need.
+    pub fn single_broker(brokers: impl Into<String>) -> Self {
+        KafkaConfig { brokers: brokers.into(), replication_factor: 1, min_insync_replicas: 1, ..Self::default() }
+    }
+
+    /// The full name of a topic of [`topic`].
+    pub fn topic(&self, name: &str) -> String {
+        format!("{}{}", self.topic_prefix, name)
+    }
+
+    pub fn partitions_of(&self, name: &str) -> i32 {
+        self.partitions.get(name).copied().unwrap_or(self.default_partitions)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.request_timeout_ms))
+    }
+
+    /// Properties every client shares.
+    pub(crate) fn client_config(&self, role: &str) -> rdkafka::ClientConfig {
+        let mut c = rdkafka::ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("client.id", format!("{}-{role}", self.client_id))
+            .set("socket.keepalive.enable", "true")
+            // Below the 30 s default so a dead broker surfaces quickly in readiness.
+            .set("socket.connection.setup.timeout.ms", "10000");
+        c
+    }
+
+    pub(crate) fn apply_extra(&self, c: &mut rdkafka::ClientConfig) {
+        for (k, v) in &self.extra {
+            c.set(k, v);
+        }
+    }
+
+    /// Checks what librdkafka would only report later, or never.
+    pub fn validate(&self) -> Result<(), BusError> {
+        let bad = |msg: String| Err(BusError::Config(msg));
+        if self.brokers.trim().is_empty() {
+            return bad("brokers is empty".into());
+        }
+        if self.replication_factor < 1 || self.default_partitions < 1 {
+            return bad("replication_factor and default_partitions must be at least 1".into());
+        }
+        if self.min_insync_replicas < 1 || self.min_insync_replicas > self.replication_factor {
+            return bad(format!(
+                "min_insync_replicas {} must be within 1..={} (the replication factor)",
+                self.min_insync_replicas, self.replication_factor
+            ));
+        }
+        if let Some((t, p)) = self.partitions.iter().find(|(_, p)| **p < 1) {
+            return bad(format!("topic {t}: {p} partitions"));
+        }
+        if !matches!(self.compression.as_str(), "lz4" | "zstd" | "snappy" | "gzip" | "none") {
+            return bad(format!("compression {:?} is not one of lz4, zstd, snappy, gzip, none", self.compression));
+        }
+        Ok(())
+    }
+}
+
+/// Errors of the Kafka adapters.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("kafka configuration: {0}")]
+    Config(String),
+    #[error("topic {topic}: {code}")]
+    Topic { topic: String, code: RDKafkaErrorCode },
+    #[error("topic {topic} has {actual} partitions but the configuration wants {wanted}; partitions are never removed, and adding them would move symbols between shards: fix the configuration or migrate")]
+    PartitionMismatch { topic: String, actual: i32, wanted: i32 },
+    #[error("record encoding: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("record {topic}/{partition}@{offset}: {what}")]
+    BadRecord { topic: String, partition: i32, offset: i64, what: String },
+    #[error("journal sequence {got} does not follow {last}")]
+    OutOfOrder { last: u64, got: u64 },
+    #[error("delivery report lost (producer shut down)")]
+    Cancelled,
+    #[error("timed out after {0:?} while {1}")]
+    Timeout(Duration, &'static str),
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+impl BusError {
+    /// Whether a retry may succeed (broker down, timeout) rather than the request being wrong.
+    pub fn outcome(&self) -> qt_resilience::Outcome {
+        use qt_resilience::Outcome;
+        match self {
+            BusError::Kafka(e) => match e.rdkafka_error_code() {
+                Some(
+                    RDKafkaErrorCode::InvalidMessage
+                    | RDKafkaErrorCode::MessageSizeTooLarge
+                    | RDKafkaErrorCode::InvalidTopic
+                    | RDKafkaErrorCode::TopicAuthorizationFailed
+                    | RDKafkaErrorCode::UnknownTopicOrPartition
+                    | RDKafkaErrorCode::UnknownTopic
+                    | RDKafkaErrorCode::UnknownPartition,
+                ) => Outcome::Permanent,
+                _ => Outcome::Transient,
+            },
+            BusError::Timeout(..) | BusError::Cancelled | BusError::Task(_) => Outcome::Transient,
+            _ => Outcome::Permanent,
+        }
+    }
+}
+
+pub(crate) fn header_u64(headers: Option<&rdkafka::message::BorrowedHeaders>, name: &str) -> Option<u64> {
+    header_str(headers, name).and_then(|s| s.parse().ok())
+}
+
+pub(crate) fn header_str<'a>(headers: Option<&'a rdkafka::message::BorrowedHeaders>, name: &str) -> Option<&'a str> {
+    use rdkafka::message::Headers;
+    let h = headers?;
+    h.iter().find(|h| h.key == name).and_then(|h| h.value).and_then(|v| std::str::from_utf8(v).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_seed_and_validate() {
+        let c = KafkaConfig::default();
+        assert_eq!(c.retention_ms, 604_800_000);
+        assert_eq!(c.partitions_of(topic::ORDERS), 3);
+        assert_eq!(c.replication_factor, 3);
+        c.validate().unwrap();
+        KafkaConfig::single_broker("127.0.0.1:1").validate().unwrap();
+    }
+
+    #[test]
+    fn validate_rejects_impossible_settings() {
+        let c = KafkaConfig { min_insync_replicas: 4, ..KafkaConfig::default() };
+        assert!(matches!(c.validate(), Err(BusError::Config(_))));
+        let c = KafkaConfig { compression: "brotli".into(), ..KafkaConfig::default() };
+        assert!(c.validate().is_err());
+        let c = KafkaConfig { brokers: " ".into(), ..KafkaConfig::default() };
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn config_loads_from_json_with_defaults() {
+        let c: KafkaConfig =
+            serde_json::from_str(r#"{"brokers":"b:9092","partitions":{"commands.matching":8}}"#).unwrap();
+        assert_eq!(c.brokers, "b:9092");
+        assert_eq!(c.partitions_of(topic::COMMANDS_MATCHING), 8);
+        assert_eq!(c.partitions_of(topic::PRICES), 3);
+        assert!(serde_json::from_str::<KafkaConfig>(r#"{"brokerz":"x"}"#).is_err());
+    }
+}

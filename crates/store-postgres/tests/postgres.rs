@@ -1,0 +1,315 @@
+//! Integration tests against a real PostgreSQL (`DATABASE_URL`, as exported by
+//! `scripts/servers/with-servers postgres -- …`). Without it they print SKIPPED and pass,
+//! unless `QT_REQUIRE_SERVERS=1`. Every test works in a schema of its own.
+
+use qt_core::{OrderStatus, Side, UserId};
+use qt_engine::ports::SnapshotStore as _;
+use qt_engine::{Command, CommandEnvelope, CommandMeta, EngineConfig, EventEnvelope, Exchange};
+use qt_store_postgres::{OrderFilter, PgConfig, PgStore, Projected, StatusFilter, StoreError, SyncSnapshotStore};
+use qt_testkit::fixtures::{reference_data, BTC_USD, UNIT, USD};
+use qt_testkit::workload::{Workload, WorkloadSpec};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Instant;
+
+fn database_url(test: &str) -> Option<String> {
+    match std::env::var("DATABASE_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ if std::env::var("QT_REQUIRE_SERVERS").as_deref() == Ok("1") => {
+            panic!("{test}: DATABASE_URL is not set and QT_REQUIRE_SERVERS=1")
+        }
+        _ => {
+            println!("SKIPPED: {test} (no DATABASE_URL; run under scripts/servers/with-servers postgres -- …)");
+            None
+        }
+    }
+}
+
+/// A store on a fresh schema of its own, migrated.
+async fn store(url: String) -> PgStore {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let schema = format!("t{}_{nanos}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    let s =
+        PgStore::connect(&PgConfig { schema: Some(schema), max_connections: 4, ..PgConfig::with_url(url) }).unwrap();
+    assert_eq!(s.migrate().await.unwrap(), vec![1]);
+    s
+}
+
+/// Applies commands to an exchange, returning each with its events.
+fn run(ex: &mut Exchange, cmds: Vec<CommandEnvelope>) -> Vec<(CommandEnvelope, Vec<EventEnvelope>)> {
+    cmds.into_iter()
+        .map(|c| {
+            let mut out = Vec::new();
+            ex.apply(&c, &mut out);
+            (c, out)
+        })
+        .collect()
+}
+
+fn projected(v: &[(CommandEnvelope, Vec<EventEnvelope>)]) -> Vec<Projected<'_>> {
+    v.iter().map(|(c, e)| Projected { command: c, events: e }).collect()
+}
+
+/// Every read-model row as text, for before/after comparisons.
+async fn dump(s: &PgStore) -> String {
+    let c = s.pool().get().await.unwrap();
+    let mut out = String::new();
+    for (table, order) in [
+        ("assets", "asset_id"),
+        ("symbols", "symbol_id"),
+        ("users", "user_id"),
+        ("balances", "user_id, asset_id"),
+        ("orders", "order_id"),
+        ("executions", "execution_id"),
+        ("trades", "trade_id"),
+        ("candles", "symbol_id, interval_s, open_time"),
+        ("positions", "user_id, symbol_id"),
+        ("idempotency", "user_id, key"),
+        ("projector_offsets", "source"),
+    ] {
+        let sql = format!("SELECT t::TEXT FROM (SELECT * FROM {table} ORDER BY {order}) t");
+        for r in c.query(&sql, &[]).await.unwrap() {
+            let row: String = r.get(0);
+            // updated_at is the wall clock of the write, not data.
+            out.push_str(&format!(
+                "{table} {}\n",
+                if table == "projector_offsets" { row.split(',').take(2).collect::<Vec<_>>().join(",") } else { row }
+            ));
+        }
+    }
+    out
+}
+
+fn setup_commands() -> Vec<CommandEnvelope> {
+    let mut cmds: Vec<Command> = reference_data();
+    for u in 1..=2u64 {
+        cmds.push(Command::CreateUser { user: UserId(u), limits: None });
+        cmds.push(Command::Deposit { user: UserId(u), asset: USD, amount: qt_core::Amount(1_000_000 * UNIT) });
+        cmds.push(Command::Deposit {
+            user: UserId(u),
+            asset: qt_testkit::fixtures::BTC,
+            amount: qt_core::Amount(100 * UNIT),
+        });
+    }
+    cmds.into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut env = CommandEnvelope::new(i as u64 + 1, 1_700_000_000_000_000_000 + i as i64 * 1_000_000, c);
+            if let Command::CreateUser { user, .. } = &env.cmd {
+                env.meta = Some(Box::new(CommandMeta {
+                    user_name: Some(format!("user{}", user.0)),
+                    api_key_hash: Some(format!("hash{}", user.0)),
+                    ..CommandMeta::default()
+                }));
+            }
+            env
+        })
+        .collect()
+}
+
+fn place(seq: u64, id: u64, user: u64, side: Side, price: i64, qty: i64, key: Option<&str>) -> CommandEnvelope {
+    let mut env = CommandEnvelope::new(
+        seq,
+        1_700_000_000_000_000_000 + seq as i64 * 1_000_000,
+        Command::Place(qt_core::NewOrder {
+            order_id: qt_core::OrderId(id),
+            user: UserId(user),
+            symbol: BTC_USD,
+            side,
+            order_type: qt_core::OrderType::Limit,
+            tif: qt_core::TimeInForce::Gtc,
+            price: Some(qt_core::Price(price)),
+            stop_price: None,
+            qty: qt_core::Qty(qty),
+            post_only: false,
+            stp: qt_core::StpMode::CancelNewest,
+            client_order_id: Some(format!("c{id}")),
+        }),
+    );
+    if let Some(k) = key {
+        env.meta = Some(Box::new(CommandMeta {
+            idempotency_key: Some(k.into()),
+            request_hash: Some(format!("h-{k}")),
+            ..CommandMeta::default()
+        }));
+    }
+    env
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_apply_twice_harmlessly_and_refuse_an_edited_one() {
+    let Some(url) = database_url("migrations_apply_twice_harmlessly_and_refuse_an_edited_one") else { return };
+    let s = store(url).await;
+    assert_eq!(s.migrate().await.unwrap(), Vec::<i64>::new(), "second run applies nothing");
+    // Two replicas starting at once: the advisory lock serializes them.
+    let (a, b) = tokio::join!(s.migrate(), s.migrate());
+    assert!(a.unwrap().is_empty() && b.unwrap().is_empty());
+    let c = s.pool().get().await.unwrap();
+    c.execute("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1", &[]).await.unwrap();
+    drop(c);
+    assert!(matches!(s.migrate().await, Err(StoreError::MigrationChanged { version: 1, .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projection_is_idempotent_by_source_and_sequence_and_queries_match_the_sqlite_shapes() {
+    let Some(url) = database_url("projection_is_idempotent_by_source_and_sequence_and_queries_match_the_sqlite_shapes")
+    else {
+        return;
+    };
+    let s = store(url).await;
+    let mut ex = Exchange::new(EngineConfig::default());
+    let mut cmds = setup_commands();
+    let n = cmds.len() as u64;
+    let price = 3_000_000; // 30,000.00 at tick 0.01
+    cmds.push(place(n + 1, 1, 1, Side::Sell, price, 50, Some("k1")));
+    cmds.push(place(n + 2, 2, 1, Side::Sell, price + 100, 50, None));
+    cmds.push(place(n + 3, 3, 2, Side::Buy, price + 100, 80, Some("k3")));
+    cmds.push(CommandEnvelope::new(
+        n + 4,
+        1_700_000_001_000_000_000,
+        Command::Cancel { user: UserId(1), order_id: qt_core::OrderId(2) },
+    ));
+    // A place refused by the engine (unknown symbol) still lands as REJECTED.
+    let mut bad = place(n + 5, 4, 2, Side::Buy, price, 1, Some("k4"));
+    if let Command::Place(o) = &mut bad.cmd {
+        o.symbol = qt_core::SymbolId(9);
+    }
+    cmds.push(bad);
+    let applied = run(&mut ex, cmds);
+    let batch = projected(&applied);
+
+    let mut p = s.projector();
+    assert_eq!(p.project("matching-0", &batch).await.unwrap(), applied.len());
+    let first = dump(&s).await;
+    assert!(first.contains("orders"), "{first}");
+    // The same batch again, by this projector and by a new one (a restarted service),
+    // and a batch overlapping it: nothing changes.
+    assert_eq!(p.project("matching-0", &batch).await.unwrap(), 0);
+    assert_eq!(s.projector().project("matching-0", &batch[3..]).await.unwrap(), 0);
+    assert_eq!(dump(&s).await, first);
+    assert_eq!(p.projected_seq("matching-0").await.unwrap(), n + 5);
+    assert_eq!(s.projector().offsets().await.unwrap(), vec![("matching-0".to_string(), n + 5)]);
+
+    let r = s.reader();
+    let u1 = r.user_by_key_hash("hash1").await.unwrap().unwrap();
+    assert_eq!((u1.user_id, u1.name.as_deref()), (UserId(1), Some("user1")));
+    let o3 = r.order(UserId(2), qt_core::OrderId(3)).await.unwrap().unwrap();
+    assert_eq!(o3.filled, 80);
+    assert!(matches!(o3.status, OrderStatus::Filled | OrderStatus::Settled), "{:?}", o3.status);
+    assert!(r.order(UserId(1), qt_core::OrderId(3)).await.unwrap().is_none(), "another user's order is invisible");
+    assert_eq!(r.order_fills(qt_core::OrderId(3)).await.unwrap().len(), 2);
+    let o2 = r.order(UserId(1), qt_core::OrderId(2)).await.unwrap().unwrap();
+    assert_eq!(o2.status, OrderStatus::Cancelled);
+    let o4 = r.order(UserId(2), qt_core::OrderId(4)).await.unwrap().unwrap();
+    assert_eq!(o4.status, OrderStatus::Rejected);
+
+    // Keyset pagination: pages of one, newest first, each order once.
+    let mut seen = Vec::new();
+    let mut f = OrderFilter { limit: 1, ..OrderFilter::default() };
+    loop {
+        let (page, next) = r.orders(UserId(1), &f).await.unwrap();
+        seen.extend(page.iter().map(|o| o.order_id.0));
+        match next {
+            Some(c) => f.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec![2, 1]);
+    let open = OrderFilter { status: Some(StatusFilter::Open), limit: 10, ..OrderFilter::default() };
+    assert!(r.orders(UserId(1), &open).await.unwrap().0.is_empty(), "order 1 filled, order 2 cancelled");
+    let o1 = r.order(UserId(1), qt_core::OrderId(1)).await.unwrap().unwrap();
+    let filled = OrderFilter {
+        status: Some(StatusFilter::One(o1.status)),
+        symbol: Some(BTC_USD),
+        limit: 10,
+        ..OrderFilter::default()
+    };
+    assert_eq!(r.orders(UserId(1), &filled).await.unwrap().0.len(), 1);
+
+    let (execs, _) = r.executions(UserId(2), None, 10, None).await.unwrap();
+    assert_eq!(execs.len(), 2);
+    assert!(execs.iter().all(|e| !e.is_maker && e.side == Side::Buy));
+    assert_eq!(r.trades(BTC_USD, 10).await.unwrap().len(), 2);
+    let candles = r.candles(BTC_USD, 60, 10).await.unwrap();
+    assert_eq!(candles.iter().map(|c| c.trades).sum::<i64>(), 2);
+    assert_eq!(r.balances(UserId(2)).await.unwrap().len(), 2, "USD and BTC");
+    let pos = r.positions(UserId(2)).await.unwrap();
+    assert_eq!(pos[0].qty, 80);
+    assert_eq!(r.symbols().await.unwrap().len(), 2);
+    assert_eq!(r.assets().await.unwrap().len(), 3);
+    let idem = r.idempotency_at(UserId(2), "k3", 1_700_000_001_000_000_000).await.unwrap().unwrap();
+    assert_eq!((idem.http_status, idem.request_hash.as_deref()), (201, Some("h-k3")));
+    assert_eq!(idem.response().unwrap().fills.len(), 2);
+    let refused = r.idempotency_at(UserId(2), "k4", 1_700_000_001_000_000_000).await.unwrap().unwrap();
+    assert_eq!(refused.http_status, 400);
+    assert!(
+        r.idempotency_at(UserId(2), "k3", 1_800_000_000_000_000_000).await.unwrap().is_none(),
+        "expired after 24 h"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projection_throughput_figure() {
+    let Some(url) = database_url("projection_throughput_figure") else { return };
+    let s = store(url).await;
+    let w = Workload::generate(&WorkloadSpec { symbols: 2, users: 50, orders_per_book: 200, ops: 3_000, seed: 7 });
+    let mut ex = Exchange::new(EngineConfig { risk_enabled: false, ..EngineConfig::default() });
+    let all: Vec<CommandEnvelope> = w.setup.into_iter().chain(w.ops).collect();
+    let applied = run(&mut ex, all);
+    let events: usize = applied.iter().map(|(_, e)| e.len()).sum();
+    let batch = projected(&applied);
+    let mut p = s.projector();
+    let t = Instant::now();
+    for chunk in batch.chunks(256) {
+        p.project("matching-0", chunk).await.unwrap();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "FIGURE postgres projection: {} commands, {events} events in {secs:.2} s = {:.0} commands/s, {:.0} events/s (batches of 256, one transaction each)",
+        applied.len(),
+        applied.len() as f64 / secs,
+        events as f64 / secs
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_save_latest_prune_and_refuse_a_corrupt_one() {
+    let Some(url) = database_url("snapshots_save_latest_prune_and_refuse_a_corrupt_one") else { return };
+    let s = store(url).await;
+    let mut ex = Exchange::new(EngineConfig::default());
+    let snaps = s.snapshots("matching-0").keep(2);
+    assert!(snaps.latest_async().await.unwrap().is_none());
+    let mut saved = Vec::new();
+    let cmds = setup_commands();
+    let last = cmds.len() as u64;
+    for env in cmds {
+        ex.apply(&env, &mut Vec::new());
+        if env.seq % 3 == 0 || env.seq == last {
+            let snap = ex.snapshot();
+            snaps.save_async(&snap).await.unwrap();
+            saved.push(snap);
+        }
+    }
+    let latest = snaps.latest_async().await.unwrap().unwrap();
+    assert_eq!(&latest, saved.last().unwrap());
+    assert_eq!(Exchange::restore(latest).unwrap().state_hash(), ex.state_hash());
+    assert_eq!(snaps.list().await.unwrap().len(), 2, "pruned to the newest two");
+    // Another shard is independent.
+    assert!(s.snapshots("matching-1").latest_async().await.unwrap().is_none());
+    // Saving the same seq again (a retried save) replaces it.
+    snaps.save_async(saved.last().unwrap()).await.unwrap();
+    assert_eq!(snaps.list().await.unwrap().len(), 2);
+
+    // The engine-thread adapter.
+    let handle = tokio::runtime::Handle::current();
+    let sync_snaps = snaps.clone();
+    let got = tokio::task::spawn_blocking(move || SyncSnapshotStore::new(sync_snaps, handle).latest())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.as_ref(), saved.last());
+
+    let c = s.pool().get().await.unwrap();
+    c.execute("UPDATE snapshots SET hash = 'x' WHERE shard = 'matching-0'", &[]).await.unwrap();
+    assert!(matches!(snaps.latest_async().await, Err(StoreError::Corrupt(_))));
+}
