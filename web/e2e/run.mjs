@@ -287,6 +287,46 @@ async function main() {
       }, `book back on ${SYMBOL}`);
     }, { needs: ['market data shows without signing in'] });
 
+    await step('a lost book diff is detected and repaired with a fresh snapshot', async () => {
+      // A proxy in the browser between the page and the real server drops one book diff, as
+      // a lossy path would; the screen must notice the sequence gap, resubscribe and go on
+      // from the server's new snapshot.
+      const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const seen = { diffs: 0, dropped: null, resubscribed: false, snapshotAfter: null };
+      await ctx.routeWebSocket(/\/ws\/market-data$/, (ws) => {
+        const upstream = ws.connectToServer();
+        ws.onMessage((msg) => {
+          if (seen.dropped !== null && typeof msg === 'string' && /"op":"subscribe"/.test(msg) && /"channel":"book"/.test(msg)) seen.resubscribed = true;
+          upstream.send(msg);
+        });
+        upstream.onMessage((msg) => {
+          const m = typeof msg === 'string' ? JSON.parse(msg) : null;
+          if (m?.type === 'book_diff' && m.symbol === SYMBOL && seen.dropped === null && ++seen.diffs === 3) {
+            seen.dropped = m.sequence;
+            return;
+          }
+          if (m?.type === 'book_snapshot' && seen.dropped !== null && seen.snapshotAfter === null) seen.snapshotAfter = m.sequence;
+          ws.send(msg);
+        });
+      });
+      const p = await ctx.newPage();
+      try {
+        p.on('pageerror', (e) => pageErrors.push(`gap: ${e.message}`));
+        await p.goto(server.base + '/');
+        await p.getByTestId('symbol-picker').selectOption(SYMBOL);
+        await eventually(() => seen.dropped !== null, 'a book diff was dropped', 45_000);
+        await eventually(() => seen.resubscribed, 'the screen resubscribed to the book after the gap');
+        await eventually(() => seen.snapshotAfter !== null, 'the server sent a fresh snapshot');
+        const seqOf = async () => Number((await p.getByTestId('order-book').getAttribute('data-sequence')) || 0);
+        await eventually(async () => (await p.getByTestId('order-book').getAttribute('data-status')) === 'live' && (await seqOf()) > seen.snapshotAfter, 'book live again and moving past the new snapshot', 45_000);
+        expect((await p.getByTestId('bids').locator('tr').count()) > 0, 'book has levels again');
+        const title = await p.getByTestId('connection').getAttribute('title');
+        expect(/book gaps recovered: 1\b/.test(title ?? ''), `connection badge counts the recovered gap: ${title}`);
+      } finally {
+        await ctx.close();
+      }
+    }, { needs: ['the simulator moves the book live'] });
+
     await step('a wrong API key is refused with a message', async () => {
       await page.locator('#api-key').fill('not-a-real-key');
       await page.getByRole('button', { name: 'Sign in' }).click();
@@ -393,9 +433,13 @@ async function main() {
       await row.waitFor({ state: 'detached' });
       const o = await server.api('GET', `/api/orders/${m[1]}`, undefined, user.api_key);
       expect(o.status === 'CANCELLED' && o.time_in_force === 'IOC', `server has ${o.status} ${o.time_in_force}`);
+      // The stop held a reservation too; the next step's "before" balance must not include it.
+      await eventually(async () => num(await page.locator('[data-asset=USD] td').nth(2).innerText()) === 0, 'USD reservation of the stop released');
     }, { needs: ['sign in with an API key'] });
 
     await step('a marketable order fills: trade history and balances change', async () => {
+      // Compare against settled balances only: nothing reserved by an earlier order.
+      await eventually(async () => num(await page.locator('[data-asset=USD] td').nth(2).innerText()) === 0, 'no USD reserved before the fill');
       const usdBefore = num(await page.getByTestId(`balance-${sym.quote_asset}`).innerText());
       const btcBefore = num(await page.getByTestId(`balance-${sym.base_asset}`).innerText());
       const book = await server.api('GET', `/api/market-data/orderbook/${SYMBOL}?depth=1`);
