@@ -20,13 +20,15 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 #[derive(Debug)]
 pub struct SqliteJournal {
     conn: Connection,
+    /// Keeps the store (and its checkpointer) alive as long as this handle.
+    _store: crate::Store,
     /// Reused encoding buffer: appends allocate nothing per command once warm.
     buf: Vec<u8>,
 }
 
 impl SqliteJournal {
-    pub(crate) fn new(conn: Connection) -> Self {
-        SqliteJournal { conn, buf: Vec::with_capacity(512) }
+    pub(crate) fn new(conn: Connection, store: crate::Store) -> Self {
+        SqliteJournal { conn, _store: store, buf: Vec::with_capacity(512) }
     }
 
     /// Deletes the commands with `seq < seq` (compaction after a snapshot). Never deletes

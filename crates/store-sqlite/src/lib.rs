@@ -17,8 +17,8 @@
 //! - [`Reader`] answers the queries from a pool of read-only connections; it is `Clone +
 //!   Send + Sync` and never blocks the writers (WAL readers see the last committed batch).
 //!
-//! - WAL checkpoints run on a background thread of the [`Store`] (until its last clone is
-//!   dropped), never inside a writer's commit.
+//! - WAL checkpoints run on a background thread of the [`Store`], never inside a writer's
+//!   commit; the thread ends when the store and every handle opened from it are dropped.
 //!
 //! Blocking: every call does synchronous file I/O (microseconds for reads, one fsync for
 //! a journal append); async callers use `spawn_blocking` or a dedicated thread.
@@ -130,24 +130,24 @@ impl Store {
 
     /// The command journal, on its own connection with `synchronous=FULL`.
     pub fn journal(&self) -> Result<SqliteJournal, StoreError> {
-        Ok(SqliteJournal::new(open_writer(&self.inner.path, Sync::Full)?))
+        Ok(SqliteJournal::new(open_writer(&self.inner.path, Sync::Full)?, self.clone()))
     }
 
     /// The snapshot store, on its own connection (`synchronous=FULL`: the journal may be
     /// truncated behind a snapshot, which then must be on disk).
     pub fn snapshots(&self) -> Result<SqliteSnapshots, StoreError> {
-        Ok(SqliteSnapshots::new(open_writer(&self.inner.path, Sync::Full)?))
+        Ok(SqliteSnapshots::new(open_writer(&self.inner.path, Sync::Full)?, self.clone()))
     }
 
     /// The read-model projector, on its own connection with `synchronous=NORMAL`: it is
     /// rebuilt from the journal after a crash, so it need not pay an fsync per batch.
     pub fn projector(&self) -> Result<Projector, StoreError> {
-        Projector::new(open_writer(&self.inner.path, Sync::Normal)?)
+        Projector::new(open_writer(&self.inner.path, Sync::Normal)?, self.clone())
     }
 
     /// A pool of read-only connections for the query side.
     pub fn reader(&self) -> Result<Reader, StoreError> {
-        Reader::new(&self.inner.path, READ_POOL_SIZE)
+        Reader::new(self.clone(), READ_POOL_SIZE)
     }
 }
 

@@ -46,6 +46,8 @@ pub struct Projected<'a> {
 #[derive(Debug)]
 pub struct Projector {
     conn: Connection,
+    /// Keeps the store (and its checkpointer) alive as long as this handle.
+    _store: crate::Store,
     specs: Specs,
     scratch: Scratch,
 }
@@ -113,15 +115,15 @@ impl Scratch {
 }
 
 impl Projector {
-    pub(crate) fn new(conn: Connection) -> Result<Projector, StoreError> {
-        Ok(Projector { conn, specs: Specs::default(), scratch: Scratch::default() })
+    pub(crate) fn new(conn: Connection, store: crate::Store) -> Result<Projector, StoreError> {
+        Ok(Projector { conn, _store: store, specs: Specs::default(), scratch: Scratch::default() })
     }
 
     /// Projects a batch of applied commands into the read model in ONE transaction,
     /// idempotently: commands with seq <= projected_seq() are skipped (so replay after a
     /// crash is harmless).
     pub fn project(&mut self, batch: &[Projected<'_>]) -> Result<(), StoreError> {
-        let Projector { conn, specs, scratch } = self;
+        let Projector { conn, specs, scratch, .. } = self;
         scratch.clear();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let start = read_projected_seq(&tx)?;

@@ -22,7 +22,6 @@ use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, OpenFlags, OptionalExtension};
-use std::path::Path;
 use std::time::Duration;
 
 /// Largest page any list returns.
@@ -75,6 +74,8 @@ pub struct OrderFilter {
 #[derive(Clone, Debug)]
 pub struct Reader {
     pool: Pool<SqliteConnectionManager>,
+    /// Keeps the store (and its checkpointer) alive as long as any clone of this.
+    _store: crate::Store,
 }
 
 fn page(limit: u32) -> u32 {
@@ -92,8 +93,8 @@ fn now_ns() -> i64 {
 }
 
 impl Reader {
-    pub(crate) fn new(path: &Path, size: u32) -> Result<Reader, StoreError> {
-        let manager = SqliteConnectionManager::file(path)
+    pub(crate) fn new(store: crate::Store, size: u32) -> Result<Reader, StoreError> {
+        let manager = SqliteConnectionManager::file(store.path())
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .with_init(crate::init_reader);
         // Connections are opened lazily (min_idle 0): a reader costs nothing until used.
@@ -102,7 +103,7 @@ impl Reader {
             .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(10))
             .build(manager)?;
-        Ok(Reader { pool })
+        Ok(Reader { pool, _store: store })
     }
 
     fn conn(&self) -> Result<PooledConnection<SqliteConnectionManager>, StoreError> {

@@ -23,11 +23,13 @@ pub const SNAPSHOTS_KEPT: usize = 3;
 #[derive(Debug)]
 pub struct SqliteSnapshots {
     conn: Connection,
+    /// Keeps the store (and its checkpointer) alive as long as this handle.
+    _store: crate::Store,
 }
 
 impl SqliteSnapshots {
-    pub(crate) fn new(conn: Connection) -> Self {
-        SqliteSnapshots { conn }
+    pub(crate) fn new(conn: Connection, store: crate::Store) -> Self {
+        SqliteSnapshots { conn, _store: store }
     }
 
     /// Whether the journal still has every command after `seq` (or is empty).

@@ -244,3 +244,18 @@ fn the_background_checkpointer_moves_the_wal_into_the_database() {
     }
     assert_eq!(j.read_from(1, 10_000).unwrap(), big);
 }
+
+#[test]
+fn handles_can_move_between_threads() {
+    fn shared<T: Clone + Send + Sync + 'static>() {}
+    fn movable<T: Send + 'static>() {}
+    shared::<Store>();
+    shared::<qt_store_sqlite::Reader>();
+    movable::<qt_store_sqlite::SqliteJournal>();
+    movable::<qt_store_sqlite::SqliteSnapshots>();
+    movable::<qt_store_sqlite::Projector>();
+    // Handles outlive the Store value they came from.
+    let dir = TempDir::new("handles");
+    let reader = Store::open(dir.path()).unwrap().reader().unwrap();
+    assert!(reader.symbols().unwrap().is_empty());
+}
