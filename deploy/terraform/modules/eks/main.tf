@@ -68,6 +68,7 @@ resource "aws_cloudwatch_log_group" "cluster" {
   retention_in_days = var.log_retention_days
   kms_key_id        = var.logs_kms_key_arn
   tags              = var.tags
+  #checkov:skip=CKV_AWS_338:Retention is log_retention_days of the environment: 365 in prod, shorter in lab/dev/staging whose logs have no compliance value.
 }
 
 resource "aws_eks_cluster" "this" {
@@ -109,6 +110,7 @@ resource "aws_eks_cluster" "this" {
   tags = var.tags
 
   depends_on = [aws_iam_role_policy_attachment.cluster, aws_cloudwatch_log_group.cluster]
+  #checkov:skip=CKV_AWS_39:The public endpoint is off unless endpoint_public_access_cidrs names the networks allowed (envs: eks_public_endpoint_cidrs, empty everywhere).
 }
 
 resource "aws_eks_access_entry" "admin" {
@@ -297,6 +299,7 @@ data "aws_iam_policy_document" "cluster_autoscaler" {
       values   = ["owned"]
     }
   }
+  #checkov:skip=CKV_AWS_356:Describe* calls support no resource-level permissions; the two write actions are bound to groups tagged for this cluster.
 }
 
 data "aws_iam_policy_document" "external_secrets" {

@@ -20,11 +20,6 @@ variable "kubernetes_version" {
   }
 }
 
-variable "vpc_id" {
-  description = "VPC of the cluster."
-  type        = string
-}
-
 variable "subnet_ids" {
   description = "Private subnets for the control plane ENIs and the nodes (at least two AZs)."
   type        = list(string)

@@ -3,12 +3,12 @@
 # credentials. Shared by every envs/<env>/tests (a symlink to this directory).
 
 mock_provider "aws" {
-  source = "../common/tests/mocks"
+  source = "../../tests/mocks"
 }
 
 mock_provider "aws" {
   alias  = "replica"
-  source = "../common/tests/mocks"
+  source = "../../tests/mocks"
 }
 
 run "plan" {

@@ -1,0 +1,4 @@
+output "vault_arn" {
+  description = "Primary backup vault."
+  value       = module.backup.vault_arn
+}

@@ -1,0 +1,4 @@
+output "endpoint" {
+  description = "Writer endpoint."
+  value       = module.rds.endpoint
+}
