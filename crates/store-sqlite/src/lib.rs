@@ -62,6 +62,20 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// reader's dynamic list queries a few dozen variants.
 const STATEMENT_CACHE: usize = 128;
 
+/// Page size of a new database file. Why not SQLite's 4096: the read model is updated at
+/// random (an order here, a balance there), and every page a batch dirties is written
+/// whole to the WAL and checksummed; with 1 KiB pages the projector used about 20% less
+/// CPU in `store_bench` (1.1 s against 1.4 s per 100k commands), with reads unchanged
+/// within the noise. Only applies when the file is created.
+const PAGE_SIZE: i64 = 1024;
+
+/// Page cache of each writer connection, KiB (SQLite's default is 2 MiB): the
+/// projector's working set is the open orders and recent rows.
+const WRITER_CACHE_KIB: i64 = 16 * 1024;
+
+/// Page cache of each pooled reader connection, KiB.
+const READER_CACHE_KIB: i64 = 4 * 1024;
+
 /// Read connections in the [`Reader`] pool.
 const READ_POOL_SIZE: u32 = 8;
 
@@ -112,6 +126,9 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
         let path = dir.join(DB_FILE);
         let mut conn = open_writer(&path, Sync::Full)?;
+        // Must precede the first write of a new file (switching to WAL is one); ignored for
+        // an existing file, which keeps its page size.
+        conn.pragma_update(None, "page_size", PAGE_SIZE)?;
         // WAL is persistent in the file: set once here, every later connection inherits it.
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -160,6 +177,7 @@ fn open_writer(path: &Path, sync: Sync) -> Result<Connection, StoreError> {
     // Checkpoints run on the store's own thread (see `Checkpointer`), never inside a
     // commit of the engine thread, where they would add fsyncs to a batch's latency.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     conn.pragma_update(
         None,
@@ -213,5 +231,6 @@ impl Checkpointer {
 fn init_reader(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
     conn.pragma_update(None, "query_only", true)
 }

@@ -216,6 +216,8 @@ fn open_creates_missing_directories_in_wal_mode() {
     let raw = rusqlite::Connection::open(store.path()).unwrap();
     let mode: String = raw.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
+    let page: i64 = raw.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    assert_eq!(page, 1024);
     // Opening again is a no-op migration.
     Store::open(&nested).unwrap();
 }
