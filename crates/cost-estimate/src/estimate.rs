@@ -319,7 +319,7 @@ pub fn estimate(s: &Settings, prices: &PriceTable) -> Result<Estimate, PriceErro
     let backup_replica_key = if s.enable_backup && s.enable_s3_replication { 1.0 } else { 0.0 };
     b.add("security", "KMS customer managed keys", KMS_DOMAINS + backup_replica_key, "kms:key")?;
     b.add("security", "KMS requests (assumed)", usage.kms_requests_10k, "kms:requests-10k")?;
-    let secrets = 1.0 // admin-token
+    let secrets = 2.0 // admin-token, endpoints
         + s.external_secrets.len() as f64
         + if s.enable_redis { 1.0 } else { 0.0 } // auth token
         + if s.enable_rds { 1.0 } else { 0.0 } // RDS-managed master secret

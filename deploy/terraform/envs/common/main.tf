@@ -376,3 +376,35 @@ module "backup" {
   notification_topic_arn        = module.observability.alarm_topic_arn
   tags                          = local.tags
 }
+
+# ------------------------------------------------------------------ connection facts
+
+# Where the application finds its data stores, as one JSON secret beside the credentials
+# (quanttrader/<environment>/endpoints), so that the Helm chart's ExternalSecrets can
+# assemble QT_DATABASE__URL, QT_REDIS__URL and QT_KAFKA__BROKERS from properties of this
+# secret and of the credential secrets (RDS-managed master secret, Redis auth token)
+# without anyone copying host names by hand. Null where the store is switched off.
+resource "aws_secretsmanager_secret" "endpoints" {
+  name                    = "quanttrader/${var.environment}/endpoints"
+  description             = "Host names and ports of the data stores (no credentials)"
+  kms_key_id              = module.kms.key_arns["secrets"]
+  recovery_window_in_days = var.environment == "lab" ? 0 : 30
+  tags                    = local.tags
+  #checkov:skip=CKV2_AWS_57:It holds addresses, not credentials: nothing to rotate; Terraform rewrites it when an address changes.
+}
+
+resource "aws_secretsmanager_secret_version" "endpoints" {
+  secret_id = aws_secretsmanager_secret.endpoints.id
+  secret_string = jsonencode({
+    database_host          = var.enable_rds ? module.rds.address : null
+    database_port          = var.enable_rds ? 5432 : null
+    database_name          = var.enable_rds ? "quanttrader" : null
+    database_secret_arn    = var.enable_rds ? module.rds.master_user_secret_arn : null
+    redis_host             = var.enable_redis ? module.redis.primary_endpoint : null
+    redis_port             = var.enable_redis ? 6379 : null
+    redis_auth_secret_arn  = var.enable_redis ? module.redis.auth_token_secret_arn : null
+    kafka_mode             = local.kafka_mode
+    kafka_bootstrap        = module.kafka.bootstrap_brokers
+    admin_token_secret_arn = module.secrets.secret_arns["admin-token"]
+  })
+}

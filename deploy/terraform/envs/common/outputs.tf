@@ -99,3 +99,8 @@ output "monthly_budget_usd" {
   description = "The budget the environment declares (AWS Budgets alerts on it; CI's cost estimate enforces it)."
   value       = var.monthly_budget_usd
 }
+
+output "endpoints_secret_arn" {
+  description = "Secret quanttrader/<environment>/endpoints: JSON with the data stores' hosts, ports and credential secret ARNs."
+  value       = aws_secretsmanager_secret.endpoints.arn
+}

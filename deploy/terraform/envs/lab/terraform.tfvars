@@ -3,8 +3,8 @@
 # in-process bus) on one t4g.small in a public subnet of a one-zone VPC, no NAT, no managed
 # databases, no load balancer. What it keeps: encryption (KMS), secrets, S3, logs,
 # alarms and the budget. Monthly estimate: cargo run -p cost-estimate -- lab
-# An EKS-based lab (control plane + two t3.medium Spot nodes + one NAT instance) costs
-# about $120 a month: docs/cost.md.
+# The smallest EKS lab (control plane, one t3.medium Spot node, one on-demand trading
+# node, a NAT instance, two zones) is estimated at about $140 a month: docs/cost.md.
 environment        = "lab"
 region             = "us-east-1"
 replica_region     = "us-west-2"
