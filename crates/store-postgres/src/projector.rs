@@ -14,11 +14,16 @@
 //!   positions as the absolute values of their last change (coalesced per batch), users
 //!   and idempotency answers from the command's `meta`. A name or key hash already taken
 //!   is stored as NULL rather than failing the batch.
+//!
+//! Cost: the batch is folded in memory first (new orders as whole rows, changes of older
+//! orders as one delta per order, trades, executions, balances, positions, candles,
+//! idempotency answers) and each table is then written with ONE statement over `UNNEST`ed
+//! arrays, so a batch costs a dozen round trips whatever its size.
 
 use crate::model::{reject_http_status, variant_name, ExecutionRow, OrderView, PlaceResponse, CANDLE_INTERVALS};
 use crate::{to_sql, StoreError};
 use deadpool_postgres::{Pool, Transaction};
-use qt_core::{NewOrder, OrderId, OrderStatus, RejectReason, SymbolId, SymbolSpec};
+use qt_core::{CancelReason, NewOrder, OrderId, OrderStatus, RejectReason, SymbolId, SymbolSpec};
 use qt_engine::{Command, CommandEnvelope, Event, EventEnvelope};
 use std::collections::{BTreeMap, HashMap};
 
@@ -40,12 +45,87 @@ struct CandleAcc {
     trades: i64,
 }
 
+/// Changes of an order that existed before the batch.
+#[derive(Clone, Debug, Default)]
+struct Delta {
+    status: Option<OrderStatus>,
+    filled: Option<i64>,
+    quote_add: i64,
+    fee_add: i64,
+    /// `Some(p)`: the price became `p` (an amend).
+    price: Option<Option<i64>>,
+    qty: Option<i64>,
+    triggered: bool,
+    cancel_reason: Option<CancelReason>,
+    updated_ts: i64,
+    cmd_seq: i64,
+}
+
+/// An order touched by the batch.
+#[derive(Clone, Debug)]
+enum Touched {
+    /// Placed in this batch: the whole row, kept current.
+    New(Box<OrderView>),
+    /// Placed earlier: what changes.
+    Old(Delta),
+}
+
+/// A public trade to insert.
+#[derive(Clone, Debug)]
+struct TradeOut {
+    trade_id: i64,
+    symbol: i32,
+    price: i64,
+    qty: i64,
+    taker_side: &'static str,
+    ts: i64,
+    seq: i64,
+}
+
+/// An idempotency answer to insert.
+#[derive(Clone, Debug)]
+struct IdempotencyOut {
+    user: i64,
+    key: String,
+    request_hash: Option<String>,
+    order: i64,
+    status: i32,
+    body: String,
+    ts: i64,
+    seq: i64,
+}
+
+/// What a batch writes, folded in memory.
 #[derive(Debug, Default)]
 struct Scratch {
+    orders: BTreeMap<u64, Touched>,
+    trades: Vec<TradeOut>,
+    executions: Vec<ExecutionRow>,
     balances: BTreeMap<(u64, u16), (i64, i64, i64)>,
     positions: BTreeMap<(u64, u16), (i64, i128, i128, i64)>,
     candles: BTreeMap<(u16, u32, i64), CandleAcc>,
+    idempotency: Vec<IdempotencyOut>,
+    /// Quote and fee totals of the current command's trades waiting for `OrderFilled`.
     pending_fills: Vec<(OrderId, i64, i64)>,
+}
+
+impl Scratch {
+    /// Applies `f` to a new order's row or `g` to an older order's delta; `ts` and `seq`
+    /// become the order's last change.
+    fn touch(&mut self, id: OrderId, ts: i64, seq: i64, f: impl FnOnce(&mut OrderView), g: impl FnOnce(&mut Delta)) {
+        match self.orders.entry(id.0).or_insert_with(|| Touched::Old(Delta::default())) {
+            Touched::New(v) => {
+                f(v);
+                v.updated_ts = ts;
+                v.cmd_seq = u64::try_from(seq).unwrap_or_default();
+            }
+            Touched::Old(d) => {
+                g(d);
+                d.updated_ts = ts;
+                d.cmd_seq = seq;
+            }
+        }
+    }
 }
 
 /// Writes the read model from one or more sources.
@@ -142,58 +222,37 @@ impl Projector {
     }
 }
 
-async fn insert_order(
-    tx: &Transaction<'_>,
-    o: &NewOrder,
-    status: OrderStatus,
-    reject: Option<RejectReason>,
-    ts: i64,
-    seq: i64,
-) -> Result<(), StoreError> {
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO orders (order_id, user_id, symbol_id, client_order_id, side, type, tif, price, stop_price, \
-             qty, status, post_only, stp, reject_reason, created_ts, updated_ts, cmd_seq) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16) \
-             ON CONFLICT (order_id) DO NOTHING",
-        )
-        .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &to_sql(o.order_id.0)?,
-            &to_sql(o.user.0)?,
-            &i32::from(o.symbol.0),
-            &o.client_order_id,
-            &o.side.as_str(),
-            &o.order_type.as_str(),
-            &o.tif.as_str(),
-            &o.price.map(|p| p.0),
-            &o.stop_price.map(|p| p.0),
-            &o.qty.0,
-            &status.as_str(),
-            &o.post_only,
-            &o.stp.as_str(),
-            &reject.map(|r| variant_name(&r)),
-            &ts,
-            &seq,
-        ],
-    )
-    .await?;
-    Ok(())
+fn new_view(o: &NewOrder, status: OrderStatus, reject: Option<RejectReason>, ts: i64, seq: i64) -> OrderView {
+    OrderView {
+        order_id: o.order_id,
+        user_id: o.user,
+        symbol_id: o.symbol,
+        client_order_id: o.client_order_id.clone(),
+        side: o.side,
+        order_type: o.order_type,
+        tif: o.tif,
+        price: o.price.map(|p| p.0),
+        stop_price: o.stop_price.map(|p| p.0),
+        qty: o.qty.0,
+        filled: 0,
+        quote_filled: 0,
+        fees: 0,
+        status,
+        post_only: o.post_only,
+        stp: o.stp,
+        triggered: false,
+        reject_reason: reject,
+        cancel_reason: None,
+        created_ts: ts,
+        updated_ts: ts,
+        cmd_seq: u64::try_from(seq).unwrap_or_default(),
+    }
 }
 
-async fn set_status(
-    tx: &Transaction<'_>,
-    id: OrderId,
-    status: OrderStatus,
-    ts: i64,
-    seq: i64,
-) -> Result<(), StoreError> {
-    let stmt =
-        tx.prepare_cached("UPDATE orders SET status = $2, updated_ts = $3, cmd_seq = $4 WHERE order_id = $1").await?;
-    tx.execute(&stmt, &[&to_sql(id.0)?, &status.as_str(), &ts, &seq]).await?;
-    Ok(())
+/// Records a new order unless the batch already knows that id (an id that exists before
+/// the batch is left alone by the insert's ON CONFLICT, as in the SQLite projector).
+fn insert_order(scratch: &mut Scratch, view: OrderView) {
+    scratch.orders.entry(view.order_id.0).or_insert_with(|| Touched::New(Box::new(view)));
 }
 
 async fn project_command(
@@ -206,6 +265,7 @@ async fn project_command(
     let ts = cmd.ts;
     let seq = to_sql(cmd.seq)?;
     scratch.pending_fills.clear();
+    let first_execution = scratch.executions.len();
     let mut rejected_place: Option<RejectReason> = None;
     for env in p.events {
         match &env.event {
@@ -251,22 +311,19 @@ async fn project_command(
             Event::PositionChanged { user, symbol, qty, cost, realized } => {
                 scratch.positions.insert((user.0, symbol.0), (*qty, *cost, *realized, ts));
             }
-            Event::OrderAccepted { order } => insert_order(tx, order, OrderStatus::Accepted, None, ts, seq).await?,
+            Event::OrderAccepted { order } => {
+                insert_order(scratch, new_view(order, OrderStatus::Accepted, None, ts, seq))
+            }
             Event::OrderRejected { order_id, reason, .. } => {
                 if let Command::Place(o) = &cmd.cmd {
                     if o.order_id == *order_id {
-                        insert_order(tx, o, OrderStatus::Rejected, Some(*reason), ts, seq).await?;
+                        insert_order(scratch, new_view(o, OrderStatus::Rejected, Some(*reason), ts, seq));
                         rejected_place = Some(*reason);
                     }
                 }
             }
             Event::OrderTriggered { order_id, .. } => {
-                let stmt = tx
-                    .prepare_cached(
-                        "UPDATE orders SET triggered = true, updated_ts = $2, cmd_seq = $3 WHERE order_id = $1",
-                    )
-                    .await?;
-                tx.execute(&stmt, &[&to_sql(order_id.0)?, &ts, &seq]).await?;
+                scratch.touch(*order_id, ts, seq, |v| v.triggered = true, |d| d.triggered = true);
             }
             Event::Trade {
                 trade_id,
@@ -285,46 +342,34 @@ async fn project_command(
                 let notional = i64::try_from(spec.notional(*price, *qty))
                     .map_err(|_| StoreError::Corrupt(format!("notional of trade {} overflows i64", trade_id.0)))?;
                 let tid = to_sql(trade_id.0)?;
-                let sym = i32::from(symbol.0);
-                let trade = tx
-                    .prepare_cached(
-                        "INSERT INTO trades (trade_id, symbol_id, price, qty, taker_side, ts, cmd_seq) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (trade_id) DO NOTHING",
-                    )
-                    .await?;
-                tx.execute(&trade, &[&tid, &sym, &price.0, &qty.0, &taker_side.as_str(), &ts, &seq]).await?;
-                let exec = tx
-                    .prepare_cached(
-                        "INSERT INTO executions (execution_id, trade_id, order_id, user_id, symbol_id, side, price, \
-                         qty, quote_qty, fee, is_maker, ts, cmd_seq) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-                         ON CONFLICT (execution_id) DO NOTHING",
-                    )
-                    .await?;
+                scratch.trades.push(TradeOut {
+                    trade_id: tid,
+                    symbol: i32::from(symbol.0),
+                    price: price.0,
+                    qty: qty.0,
+                    taker_side: taker_side.as_str(),
+                    ts,
+                    seq,
+                });
                 for (order, user, side, fee, is_maker) in [
                     (maker_order, maker_user, taker_side.opposite(), maker_fee, true),
                     (taker_order, taker_user, *taker_side, taker_fee, false),
                 ] {
-                    let execution_id = tid * 2 + i64::from(!is_maker);
-                    tx.execute(
-                        &exec,
-                        &[
-                            &execution_id,
-                            &tid,
-                            &to_sql(order.0)?,
-                            &to_sql(user.0)?,
-                            &sym,
-                            &side.as_str(),
-                            &price.0,
-                            &qty.0,
-                            &notional,
-                            &fee.0,
-                            &is_maker,
-                            &ts,
-                            &seq,
-                        ],
-                    )
-                    .await?;
+                    scratch.executions.push(ExecutionRow {
+                        execution_id: tid * 2 + i64::from(!is_maker),
+                        trade_id: *trade_id,
+                        order_id: *order,
+                        user_id: *user,
+                        symbol_id: *symbol,
+                        side,
+                        price: price.0,
+                        qty: qty.0,
+                        quote_qty: notional,
+                        fee: fee.0,
+                        is_maker,
+                        ts,
+                        cmd_seq: cmd.seq,
+                    });
                     scratch.pending_fills.push((*order, notional, fee.0));
                 }
                 for interval in CANDLE_INTERVALS {
@@ -354,37 +399,58 @@ async fn project_command(
             }
             Event::OrderFilled { order_id, filled, status, .. } => {
                 let (quote, fee) = take_pending(&mut scratch.pending_fills, *order_id);
-                let stmt = tx
-                    .prepare_cached(
-                        "UPDATE orders SET filled = $2, status = $3, quote_filled = quote_filled + $4, \
-                         fees = fees + $5, updated_ts = $6, cmd_seq = $7 WHERE order_id = $1",
-                    )
-                    .await?;
-                tx.execute(&stmt, &[&to_sql(order_id.0)?, &filled.0, &status.as_str(), &quote, &fee, &ts, &seq])
-                    .await?;
+                let (filled, status) = (filled.0, *status);
+                scratch.touch(
+                    *order_id,
+                    ts,
+                    seq,
+                    |v| {
+                        v.filled = filled;
+                        v.status = status;
+                        v.quote_filled += quote;
+                        v.fees += fee;
+                    },
+                    |d| {
+                        d.filled = Some(filled);
+                        d.status = Some(status);
+                        d.quote_add += quote;
+                        d.fee_add += fee;
+                    },
+                );
             }
-            Event::OrderSettled { order_id, .. } => set_status(tx, *order_id, OrderStatus::Settled, ts, seq).await?,
+            Event::OrderSettled { order_id, .. } => set_status(scratch, *order_id, OrderStatus::Settled, ts, seq),
             Event::OrderCancelled { order_id, reason, .. } => {
-                let stmt = tx
-                    .prepare_cached(
-                        "UPDATE orders SET status = $2, cancel_reason = $3, updated_ts = $4, cmd_seq = $5 \
-                         WHERE order_id = $1",
-                    )
-                    .await?;
-                tx.execute(
-                    &stmt,
-                    &[&to_sql(order_id.0)?, &OrderStatus::Cancelled.as_str(), &variant_name(reason), &ts, &seq],
-                )
-                .await?;
+                let reason = *reason;
+                scratch.touch(
+                    *order_id,
+                    ts,
+                    seq,
+                    |v| {
+                        v.status = OrderStatus::Cancelled;
+                        v.cancel_reason = Some(reason);
+                    },
+                    |d| {
+                        d.status = Some(OrderStatus::Cancelled);
+                        d.cancel_reason = Some(reason);
+                    },
+                );
             }
-            Event::OrderExpired { order_id, .. } => set_status(tx, *order_id, OrderStatus::Expired, ts, seq).await?,
+            Event::OrderExpired { order_id, .. } => set_status(scratch, *order_id, OrderStatus::Expired, ts, seq),
             Event::OrderAmended { order_id, price, qty, .. } => {
-                let stmt = tx
-                    .prepare_cached(
-                        "UPDATE orders SET price = $2, qty = $3, updated_ts = $4, cmd_seq = $5 WHERE order_id = $1",
-                    )
-                    .await?;
-                tx.execute(&stmt, &[&to_sql(order_id.0)?, &price.map(|p| p.0), &qty.0, &ts, &seq]).await?;
+                let (price, qty) = (price.map(|p| p.0), qty.0);
+                scratch.touch(
+                    *order_id,
+                    ts,
+                    seq,
+                    |v| {
+                        v.price = price;
+                        v.qty = qty;
+                    },
+                    |d| {
+                        d.price = Some(price);
+                        d.qty = Some(qty);
+                    },
+                );
             }
             Event::CommandRejected { .. }
             | Event::BookChanged { .. }
@@ -395,20 +461,59 @@ async fn project_command(
     // Fills whose OrderFilled never came (the engine always sends one; this keeps the
     // totals right even if that ever changes).
     for (order_id, quote, fee) in std::mem::take(&mut scratch.pending_fills) {
-        tx.execute(
-            "UPDATE orders SET quote_filled = quote_filled + $2, fees = fees + $3, updated_ts = $4, cmd_seq = $5 \
-             WHERE order_id = $1",
-            &[&to_sql(order_id.0)?, &quote, &fee, &ts, &seq],
-        )
-        .await?;
+        scratch.touch(
+            order_id,
+            ts,
+            seq,
+            |v| {
+                v.quote_filled += quote;
+                v.fees += fee;
+            },
+            |d| {
+                d.quote_add += quote;
+                d.fee_add += fee;
+            },
+        );
     }
     if let Command::Place(o) = &cmd.cmd {
         if let Some(key) = cmd.meta.as_deref().and_then(|m| m.idempotency_key.as_deref()) {
-            let request_hash = cmd.meta.as_deref().and_then(|m| m.request_hash.as_deref());
-            store_idempotency(tx, o, key, request_hash, rejected_place, ts, seq).await?;
+            let request_hash = cmd.meta.as_deref().and_then(|m| m.request_hash.clone());
+            let response = match rejected_place {
+                // Built from the command: with DUPLICATE_ORDER_ID the row under that id is
+                // another order, not this request's.
+                Some(reason) => {
+                    PlaceResponse { order: new_view(o, OrderStatus::Rejected, Some(reason), ts, seq), fills: vec![] }
+                }
+                None => match scratch.orders.get(&o.order_id.0) {
+                    Some(Touched::New(view)) => PlaceResponse {
+                        order: (**view).clone(),
+                        fills: scratch.executions[first_execution..]
+                            .iter()
+                            .filter(|e| e.order_id == o.order_id)
+                            .cloned()
+                            .collect(),
+                    },
+                    _ => return Err(StoreError::Corrupt(format!("placed order {} has no row", o.order_id.0))),
+                },
+            };
+            let status = i32::from(rejected_place.map_or(201, reject_http_status));
+            scratch.idempotency.push(IdempotencyOut {
+                user: to_sql(o.user.0)?,
+                key: key.to_string(),
+                request_hash,
+                order: to_sql(o.order_id.0)?,
+                status,
+                body: serde_json::to_string(&response)?,
+                ts,
+                seq,
+            });
         }
     }
     Ok(())
+}
+
+fn set_status(scratch: &mut Scratch, id: OrderId, status: OrderStatus, ts: i64, seq: i64) {
+    scratch.touch(id, ts, seq, |v| v.status = status, |d| d.status = Some(status));
 }
 
 fn take_pending(pending: &mut Vec<(OrderId, i64, i64)>, order: OrderId) -> (i64, i64) {
@@ -426,147 +531,220 @@ fn take_pending(pending: &mut Vec<(OrderId, i64, i64)>, order: OrderId) -> (i64,
     (quote, fee)
 }
 
-async fn store_idempotency(
-    tx: &Transaction<'_>,
-    o: &NewOrder,
-    key: &str,
-    request_hash: Option<&str>,
-    rejected: Option<RejectReason>,
-    ts: i64,
-    seq: i64,
-) -> Result<(), StoreError> {
-    let response = match rejected {
-        // Built from the command: with DUPLICATE_ORDER_ID the row under that id is
-        // another order, not this request's.
-        Some(reason) => PlaceResponse {
-            order: OrderView {
-                order_id: o.order_id,
-                user_id: o.user,
-                symbol_id: o.symbol,
-                client_order_id: o.client_order_id.clone(),
-                side: o.side,
-                order_type: o.order_type,
-                tif: o.tif,
-                price: o.price.map(|p| p.0),
-                stop_price: o.stop_price.map(|p| p.0),
-                qty: o.qty.0,
-                filled: 0,
-                quote_filled: 0,
-                fees: 0,
-                status: OrderStatus::Rejected,
-                post_only: o.post_only,
-                stp: o.stp,
-                triggered: false,
-                reject_reason: Some(reason),
-                cancel_reason: None,
-                created_ts: ts,
-                updated_ts: ts,
-                cmd_seq: crate::from_sql(seq)?,
-            },
-            fills: Vec::new(),
-        },
-        None => {
-            let row = tx
-                .query_opt(
-                    &format!("SELECT {} FROM orders WHERE order_id = $1", OrderView::COLUMNS),
-                    &[&to_sql(o.order_id.0)?],
-                )
-                .await?
-                .ok_or_else(|| StoreError::Corrupt(format!("placed order {} has no row", o.order_id.0)))?;
-            let order = OrderView::from_row(&row)?;
-            let rows = tx
-                .query(
-                    &format!(
-                        "SELECT {} FROM executions WHERE order_id = $1 AND cmd_seq = $2 ORDER BY execution_id",
-                        ExecutionRow::COLUMNS
-                    ),
-                    &[&to_sql(o.order_id.0)?, &seq],
-                )
-                .await?;
-            let fills = rows.iter().map(ExecutionRow::from_row).collect::<Result<Vec<_>, _>>()?;
-            PlaceResponse { order, fills }
+fn reason_name<T: serde::Serialize>(r: Option<&T>) -> Option<String> {
+    r.map(variant_name)
+}
+
+/// Writes what the batch folded, one statement per table.
+async fn flush(tx: &Transaction<'_>, s: &Scratch) -> Result<(), StoreError> {
+    flush_orders(tx, s).await?;
+    if !s.trades.is_empty() {
+        let t = &s.trades;
+        let id: Vec<i64> = t.iter().map(|x| x.trade_id).collect();
+        let symbol: Vec<i32> = t.iter().map(|x| x.symbol).collect();
+        let price: Vec<i64> = t.iter().map(|x| x.price).collect();
+        let qty: Vec<i64> = t.iter().map(|x| x.qty).collect();
+        let side: Vec<&str> = t.iter().map(|x| x.taker_side).collect();
+        let ts: Vec<i64> = t.iter().map(|x| x.ts).collect();
+        let seq: Vec<i64> = t.iter().map(|x| x.seq).collect();
+        tx.execute(
+            "INSERT INTO trades (trade_id, symbol_id, price, qty, taker_side, ts, cmd_seq) \
+             SELECT * FROM UNNEST($1::BIGINT[], $2::INTEGER[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[]) \
+             ON CONFLICT (trade_id) DO NOTHING",
+            &[&id, &symbol, &price, &qty, &side, &ts, &seq],
+        )
+        .await?;
+    }
+    if !s.executions.is_empty() {
+        let e = &s.executions;
+        let ids: Vec<i64> = e.iter().map(|x| x.execution_id).collect();
+        let trade: Vec<i64> = e.iter().map(|x| to_sql(x.trade_id.0)).collect::<Result<_, _>>()?;
+        let order: Vec<i64> = e.iter().map(|x| to_sql(x.order_id.0)).collect::<Result<_, _>>()?;
+        let user: Vec<i64> = e.iter().map(|x| to_sql(x.user_id.0)).collect::<Result<_, _>>()?;
+        let symbol: Vec<i32> = e.iter().map(|x| i32::from(x.symbol_id.0)).collect();
+        let side: Vec<&str> = e.iter().map(|x| x.side.as_str()).collect();
+        let price: Vec<i64> = e.iter().map(|x| x.price).collect();
+        let qty: Vec<i64> = e.iter().map(|x| x.qty).collect();
+        let quote: Vec<i64> = e.iter().map(|x| x.quote_qty).collect();
+        let fee: Vec<i64> = e.iter().map(|x| x.fee).collect();
+        let maker: Vec<bool> = e.iter().map(|x| x.is_maker).collect();
+        let ts: Vec<i64> = e.iter().map(|x| x.ts).collect();
+        let seq: Vec<i64> = e.iter().map(|x| to_sql(x.cmd_seq)).collect::<Result<_, _>>()?;
+        tx.execute(
+            "INSERT INTO executions (execution_id, trade_id, order_id, user_id, symbol_id, side, price, qty, quote_qty, \
+             fee, is_maker, ts, cmd_seq) \
+             SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::INTEGER[], $6::TEXT[], \
+             $7::BIGINT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BOOLEAN[], $12::BIGINT[], $13::BIGINT[]) \
+             ON CONFLICT (execution_id) DO NOTHING",
+            &[&ids, &trade, &order, &user, &symbol, &side, &price, &qty, &quote, &fee, &maker, &ts, &seq],
+        )
+        .await?;
+    }
+    if !s.balances.is_empty() {
+        let b = &s.balances;
+        let user: Vec<i64> = b.keys().map(|k| to_sql(k.0)).collect::<Result<_, _>>()?;
+        let asset: Vec<i32> = b.keys().map(|k| i32::from(k.1)).collect();
+        let available: Vec<i64> = b.values().map(|v| v.0).collect();
+        let reserved: Vec<i64> = b.values().map(|v| v.1).collect();
+        let ts: Vec<i64> = b.values().map(|v| v.2).collect();
+        tx.execute(
+            "INSERT INTO balances (user_id, asset_id, available, reserved, updated_ts) \
+             SELECT * FROM UNNEST($1::BIGINT[], $2::INTEGER[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[]) \
+             ON CONFLICT (user_id, asset_id) DO UPDATE SET available = excluded.available, \
+             reserved = excluded.reserved, updated_ts = excluded.updated_ts",
+            &[&user, &asset, &available, &reserved, &ts],
+        )
+        .await?;
+    }
+    if !s.positions.is_empty() {
+        let p = &s.positions;
+        let user: Vec<i64> = p.keys().map(|k| to_sql(k.0)).collect::<Result<_, _>>()?;
+        let symbol: Vec<i32> = p.keys().map(|k| i32::from(k.1)).collect();
+        let qty: Vec<i64> = p.values().map(|v| v.0).collect();
+        let cost: Vec<String> = p.values().map(|v| v.1.to_string()).collect();
+        let realized: Vec<String> = p.values().map(|v| v.2.to_string()).collect();
+        let ts: Vec<i64> = p.values().map(|v| v.3).collect();
+        tx.execute(
+            "INSERT INTO positions (user_id, symbol_id, qty, cost, realized, updated_ts) \
+             SELECT u, s, q, c::NUMERIC, r::NUMERIC, t \
+             FROM UNNEST($1::BIGINT[], $2::INTEGER[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[]) AS x(u, s, q, c, r, t) \
+             ON CONFLICT (user_id, symbol_id) DO UPDATE SET qty = excluded.qty, cost = excluded.cost, \
+             realized = excluded.realized, updated_ts = excluded.updated_ts",
+            &[&user, &symbol, &qty, &cost, &realized, &ts],
+        )
+        .await?;
+    }
+    if !s.candles.is_empty() {
+        let mut cols: (Vec<i32>, Vec<i32>, Vec<i64>, [Vec<i64>; 7]) = Default::default();
+        for (&(symbol, interval, open_time), c) in &s.candles {
+            cols.0.push(i32::from(symbol));
+            cols.1.push(i32::try_from(interval).map_err(|_| StoreError::Corrupt(format!("interval {interval}")))?);
+            cols.2.push(open_time);
+            for (v, x) in cols.3.iter_mut().zip([c.open, c.high, c.low, c.close, c.volume, c.quote_volume, c.trades]) {
+                v.push(x);
+            }
         }
-    };
-    let status = i32::from(rejected.map_or(201, reject_http_status));
-    tx.execute(
-        "INSERT INTO idempotency (user_id, key, request_hash, order_id, http_status, body, created_ts, cmd_seq) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (user_id, key) DO NOTHING",
-        &[
-            &to_sql(o.user.0)?,
-            &key,
-            &request_hash,
-            &to_sql(o.order_id.0)?,
-            &status,
-            &serde_json::to_string(&response)?,
-            &ts,
-            &seq,
-        ],
-    )
-    .await?;
+        let [open, high, low, close, volume, quote_volume, trades] = &cols.3;
+        tx.execute(
+            "INSERT INTO candles (symbol_id, interval_s, open_time, open, high, low, close, volume, quote_volume, trades) \
+             SELECT * FROM UNNEST($1::INTEGER[], $2::INTEGER[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[], \
+             $7::BIGINT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[]) \
+             ON CONFLICT (symbol_id, interval_s, open_time) DO UPDATE SET \
+             high = GREATEST(candles.high, excluded.high), low = LEAST(candles.low, excluded.low), \
+             close = excluded.close, volume = candles.volume + excluded.volume, \
+             quote_volume = candles.quote_volume + excluded.quote_volume, trades = candles.trades + excluded.trades",
+            &[&cols.0, &cols.1, &cols.2, open, high, low, close, volume, quote_volume, trades],
+        )
+        .await?;
+    }
+    if !s.idempotency.is_empty() {
+        let i = &s.idempotency;
+        let user: Vec<i64> = i.iter().map(|x| x.user).collect();
+        let key: Vec<&str> = i.iter().map(|x| x.key.as_str()).collect();
+        let hash: Vec<Option<&str>> = i.iter().map(|x| x.request_hash.as_deref()).collect();
+        let order: Vec<i64> = i.iter().map(|x| x.order).collect();
+        let status: Vec<i32> = i.iter().map(|x| x.status).collect();
+        let body: Vec<&str> = i.iter().map(|x| x.body.as_str()).collect();
+        let ts: Vec<i64> = i.iter().map(|x| x.ts).collect();
+        let seq: Vec<i64> = i.iter().map(|x| x.seq).collect();
+        // The first command with a key wins, within the batch (DISTINCT ON keeps the
+        // first row of each key in array order) and across batches (DO NOTHING).
+        tx.execute(
+            "INSERT INTO idempotency (user_id, key, request_hash, order_id, http_status, body, created_ts, cmd_seq) \
+             SELECT DISTINCT ON (u, k) u, k, h, o, st, b, t, q \
+             FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::INTEGER[], $6::TEXT[], $7::BIGINT[], \
+             $8::BIGINT[]) WITH ORDINALITY AS x(u, k, h, o, st, b, t, q, n) ORDER BY u, k, n \
+             ON CONFLICT (user_id, key) DO NOTHING",
+            &[&user, &key, &hash, &order, &status, &body, &ts, &seq],
+        )
+        .await?;
+    }
     Ok(())
 }
 
-/// Writes the coalesced balances, positions and candles of the batch.
-async fn flush(tx: &Transaction<'_>, scratch: &Scratch) -> Result<(), StoreError> {
-    if !scratch.balances.is_empty() {
-        let stmt = tx
-            .prepare_cached(
-                "INSERT INTO balances (user_id, asset_id, available, reserved, updated_ts) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (user_id, asset_id) DO UPDATE SET available = excluded.available, \
-                 reserved = excluded.reserved, updated_ts = excluded.updated_ts",
-            )
-            .await?;
-        for (&(user, asset), &(available, reserved, ts)) in &scratch.balances {
-            tx.execute(&stmt, &[&to_sql(user)?, &i32::from(asset), &available, &reserved, &ts]).await?;
-        }
+/// New orders as whole rows (one INSERT), older orders as deltas (one UPDATE).
+async fn flush_orders(tx: &Transaction<'_>, s: &Scratch) -> Result<(), StoreError> {
+    let new: Vec<&OrderView> = s
+        .orders
+        .values()
+        .filter_map(|t| match t {
+            Touched::New(v) => Some(&**v),
+            Touched::Old(_) => None,
+        })
+        .collect();
+    if !new.is_empty() {
+        let id: Vec<i64> = new.iter().map(|o| to_sql(o.order_id.0)).collect::<Result<_, _>>()?;
+        let user: Vec<i64> = new.iter().map(|o| to_sql(o.user_id.0)).collect::<Result<_, _>>()?;
+        let symbol: Vec<i32> = new.iter().map(|o| i32::from(o.symbol_id.0)).collect();
+        let coid: Vec<Option<&str>> = new.iter().map(|o| o.client_order_id.as_deref()).collect();
+        let side: Vec<&str> = new.iter().map(|o| o.side.as_str()).collect();
+        let kind: Vec<&str> = new.iter().map(|o| o.order_type.as_str()).collect();
+        let tif: Vec<&str> = new.iter().map(|o| o.tif.as_str()).collect();
+        let price: Vec<Option<i64>> = new.iter().map(|o| o.price).collect();
+        let stop: Vec<Option<i64>> = new.iter().map(|o| o.stop_price).collect();
+        let qty: Vec<i64> = new.iter().map(|o| o.qty).collect();
+        let filled: Vec<i64> = new.iter().map(|o| o.filled).collect();
+        let quote: Vec<i64> = new.iter().map(|o| o.quote_filled).collect();
+        let fees: Vec<i64> = new.iter().map(|o| o.fees).collect();
+        let status: Vec<&str> = new.iter().map(|o| o.status.as_str()).collect();
+        let post_only: Vec<bool> = new.iter().map(|o| o.post_only).collect();
+        let stp: Vec<&str> = new.iter().map(|o| o.stp.as_str()).collect();
+        let triggered: Vec<bool> = new.iter().map(|o| o.triggered).collect();
+        let reject: Vec<Option<String>> = new.iter().map(|o| reason_name(o.reject_reason.as_ref())).collect();
+        let cancel: Vec<Option<String>> = new.iter().map(|o| reason_name(o.cancel_reason.as_ref())).collect();
+        let created: Vec<i64> = new.iter().map(|o| o.created_ts).collect();
+        let updated: Vec<i64> = new.iter().map(|o| o.updated_ts).collect();
+        let seq: Vec<i64> = new.iter().map(|o| to_sql(o.cmd_seq)).collect::<Result<_, _>>()?;
+        tx.execute(
+            "INSERT INTO orders (order_id, user_id, symbol_id, client_order_id, side, type, tif, price, stop_price, qty, \
+             filled, quote_filled, fees, status, post_only, stp, triggered, reject_reason, cancel_reason, created_ts, \
+             updated_ts, cmd_seq) \
+             SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::INTEGER[], $4::TEXT[], $5::TEXT[], $6::TEXT[], \
+             $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::BIGINT[], $13::BIGINT[], \
+             $14::TEXT[], $15::BOOLEAN[], $16::TEXT[], $17::BOOLEAN[], $18::TEXT[], $19::TEXT[], $20::BIGINT[], \
+             $21::BIGINT[], $22::BIGINT[]) \
+             ON CONFLICT (order_id) DO NOTHING",
+            &[
+                &id, &user, &symbol, &coid, &side, &kind, &tif, &price, &stop, &qty, &filled, &quote, &fees, &status,
+                &post_only, &stp, &triggered, &reject, &cancel, &created, &updated, &seq,
+            ],
+        )
+        .await?;
     }
-    if !scratch.positions.is_empty() {
-        let stmt = tx
-            .prepare_cached(
-                "INSERT INTO positions (user_id, symbol_id, qty, cost, realized, updated_ts) \
-                 VALUES ($1, $2, $3, $4::TEXT::NUMERIC, $5::TEXT::NUMERIC, $6) \
-                 ON CONFLICT (user_id, symbol_id) DO UPDATE SET qty = excluded.qty, cost = excluded.cost, \
-                 realized = excluded.realized, updated_ts = excluded.updated_ts",
-            )
-            .await?;
-        for (&(user, symbol), &(qty, cost, realized, ts)) in &scratch.positions {
-            tx.execute(
-                &stmt,
-                &[&to_sql(user)?, &i32::from(symbol), &qty, &cost.to_string(), &realized.to_string(), &ts],
-            )
-            .await?;
-        }
-    }
-    if !scratch.candles.is_empty() {
-        let stmt = tx
-            .prepare_cached(
-                "INSERT INTO candles (symbol_id, interval_s, open_time, open, high, low, close, volume, quote_volume, \
-                 trades) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (symbol_id, interval_s, open_time) DO UPDATE SET \
-                 high = GREATEST(candles.high, excluded.high), low = LEAST(candles.low, excluded.low), \
-                 close = excluded.close, volume = candles.volume + excluded.volume, \
-                 quote_volume = candles.quote_volume + excluded.quote_volume, trades = candles.trades + excluded.trades",
-            )
-            .await?;
-        for (&(symbol, interval, open_time), c) in &scratch.candles {
-            let interval = i32::try_from(interval).map_err(|_| StoreError::Corrupt(format!("interval {interval}")))?;
-            tx.execute(
-                &stmt,
-                &[
-                    &i32::from(symbol),
-                    &interval,
-                    &open_time,
-                    &c.open,
-                    &c.high,
-                    &c.low,
-                    &c.close,
-                    &c.volume,
-                    &c.quote_volume,
-                    &c.trades,
-                ],
-            )
-            .await?;
-        }
+    let old: Vec<(u64, &Delta)> = s
+        .orders
+        .iter()
+        .filter_map(|(id, t)| match t {
+            Touched::Old(d) => Some((*id, d)),
+            Touched::New(_) => None,
+        })
+        .collect();
+    if !old.is_empty() {
+        let id: Vec<i64> = old.iter().map(|(id, _)| to_sql(*id)).collect::<Result<_, _>>()?;
+        let status: Vec<Option<&str>> = old.iter().map(|(_, d)| d.status.map(|s| s.as_str())).collect();
+        let filled: Vec<Option<i64>> = old.iter().map(|(_, d)| d.filled).collect();
+        let quote: Vec<i64> = old.iter().map(|(_, d)| d.quote_add).collect();
+        let fee: Vec<i64> = old.iter().map(|(_, d)| d.fee_add).collect();
+        let set_price: Vec<bool> = old.iter().map(|(_, d)| d.price.is_some()).collect();
+        let price: Vec<Option<i64>> = old.iter().map(|(_, d)| d.price.flatten()).collect();
+        let qty: Vec<Option<i64>> = old.iter().map(|(_, d)| d.qty).collect();
+        let triggered: Vec<bool> = old.iter().map(|(_, d)| d.triggered).collect();
+        let cancel: Vec<Option<String>> = old.iter().map(|(_, d)| reason_name(d.cancel_reason.as_ref())).collect();
+        let updated: Vec<i64> = old.iter().map(|(_, d)| d.updated_ts).collect();
+        let seq: Vec<i64> = old.iter().map(|(_, d)| d.cmd_seq).collect();
+        tx.execute(
+            "UPDATE orders o SET status = COALESCE(d.status, o.status), filled = COALESCE(d.filled, o.filled), \
+             quote_filled = o.quote_filled + d.quote, fees = o.fees + d.fee, \
+             price = CASE WHEN d.set_price THEN d.price ELSE o.price END, qty = COALESCE(d.qty, o.qty), \
+             triggered = o.triggered OR d.triggered, cancel_reason = COALESCE(d.cancel, o.cancel_reason), \
+             updated_ts = d.updated, cmd_seq = d.seq \
+             FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], $6::BOOLEAN[], \
+             $7::BIGINT[], $8::BIGINT[], $9::BOOLEAN[], $10::TEXT[], $11::BIGINT[], $12::BIGINT[]) \
+             AS d(id, status, filled, quote, fee, set_price, price, qty, triggered, cancel, updated, seq) \
+             WHERE o.order_id = d.id",
+            &[&id, &status, &filled, &quote, &fee, &set_price, &price, &qty, &triggered, &cancel, &updated, &seq],
+        )
+        .await?;
     }
     Ok(())
 }
