@@ -19,8 +19,8 @@ import type { CandleInterval } from '../lib/types';
 
 const INTERVALS: CandleInterval[] = ['1m', '5m', '1h'];
 const UP = '#26a69a';
-/** Bars in view after a symbol/interval change: readable candles, whatever the history length. */
-const VISIBLE_BARS = 80;
+/** Pixels per bar after a symbol/interval change: readable candles whatever the history length. */
+const BAR_PX = 8;
 const DOWN = '#ef5350';
 
 export function PriceChart() {
@@ -99,7 +99,9 @@ export function PriceChart() {
       // A fixed window ending at the newest bar rather than fitContent: one fresh candle would
       // otherwise fill the whole width, and a long history would be squeezed to hairlines.
       if (shown.key !== key || shown.count === 0) {
-        c.chart.timeScale().setVisibleLogicalRange({ from: bars.length - VISIBLE_BARS, to: bars.length + 2 });
+        // Sized to the box (a phone shows fewer bars), with room right of the newest bar for its time label.
+        const visible = Math.max(20, Math.floor((boxRef.current?.clientWidth ?? 640) / BAR_PX));
+        c.chart.timeScale().setVisibleLogicalRange({ from: bars.length - visible, to: bars.length + 3 });
       }
     }
     shownRef.current = { key, count: bars.length, last };
