@@ -22,14 +22,18 @@
 //!   `trade_id × 2 (+1 for the taker)`, timestamps are command times. [`Projector::reset`]
 //!   and a replay from seq 1 give the same rows as the live projection.
 //!
-//! Cost: prepared statements from the connection cache, no SELECT per event; balances,
-//! positions and candles are coalesced in memory per batch and written once per key.
+//! Cost: prepared statements from the connection cache, no SELECT per event; orders,
+//! balances, positions and candles are coalesced in memory per batch and written once per
+//! key (an order placed and filled in one batch is one INSERT of its final row; an
+//! existing order touched several times is one UPDATE). Executions and trades are
+//! append-only and inserted as they come.
 
 use crate::error::{to_sql, StoreError};
 use crate::model::{reject_http_status, variant_name, ExecutionRow, OrderView, PlaceResponse, CANDLE_INTERVALS};
 use crate::schema::{PROJECTED_SEQ_KEY, READ_MODEL_TABLES};
-use qt_core::{NewOrder, OrderId, OrderStatus, RejectReason, Side, SymbolId, SymbolSpec};
+use qt_core::{CancelReason, NewOrder, OrderId, OrderStatus, RejectReason, Side, SymbolId, SymbolSpec};
 use qt_engine::{Command, CommandEnvelope, Event, EventEnvelope};
+use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::BTreeMap;
 
@@ -100,9 +104,98 @@ struct Scratch {
     positions: BTreeMap<(u64, u16), (i64, i128, i128, i64)>,
     /// (symbol, interval_s, open_time) → changes
     candles: BTreeMap<(u16, u32, i64), CandleAcc>,
-    /// Fill totals of the current command's trades waiting for their `OrderFilled`:
-    /// (order, quote, fee).
-    pending_fills: Vec<(OrderId, i64, i64)>,
+    /// Orders touched by the batch, written at the end.
+    orders: BTreeMap<OrderId, OrderPatch>,
+}
+
+/// What a batch did to one order.
+#[derive(Clone, Debug)]
+enum OrderPatch {
+    /// Placed in this batch: its whole row as it is now, inserted at the end (unless a
+    /// row with that id already exists, which is left alone).
+    New(Box<OrderView>),
+    /// Already in the table: the columns to change.
+    Update(OrderUpdate),
+}
+
+#[derive(Clone, Debug, Default)]
+struct OrderUpdate {
+    status: Option<OrderStatus>,
+    filled: Option<i64>,
+    quote_add: i64,
+    fee_add: i64,
+    price: Option<Option<i64>>,
+    qty: Option<i64>,
+    triggered: bool,
+    cancel_reason: Option<CancelReason>,
+    updated_ts: i64,
+    cmd_seq: u64,
+}
+
+/// One change an event makes to an order.
+#[derive(Clone, Copy, Debug)]
+enum OrderChange {
+    Status(OrderStatus),
+    Fill { quote: i64, fee: i64 },
+    Filled { filled: i64, status: OrderStatus },
+    Amended { price: Option<i64>, qty: i64 },
+    Triggered,
+    Cancelled(CancelReason),
+}
+
+impl OrderPatch {
+    fn apply(&mut self, change: OrderChange, ts: i64, seq: u64) {
+        match self {
+            OrderPatch::New(row) => {
+                match change {
+                    OrderChange::Status(s) => row.status = s,
+                    OrderChange::Fill { quote, fee } => {
+                        row.quote_filled += quote;
+                        row.fees += fee;
+                    }
+                    OrderChange::Filled { filled, status } => {
+                        row.filled = filled;
+                        row.status = status;
+                    }
+                    OrderChange::Amended { price, qty } => {
+                        row.price = price;
+                        row.qty = qty;
+                    }
+                    OrderChange::Triggered => row.triggered = true,
+                    OrderChange::Cancelled(reason) => {
+                        row.status = OrderStatus::Cancelled;
+                        row.cancel_reason = Some(reason);
+                    }
+                }
+                row.updated_ts = ts;
+                row.cmd_seq = seq;
+            }
+            OrderPatch::Update(u) => {
+                match change {
+                    OrderChange::Status(s) => u.status = Some(s),
+                    OrderChange::Fill { quote, fee } => {
+                        u.quote_add += quote;
+                        u.fee_add += fee;
+                    }
+                    OrderChange::Filled { filled, status } => {
+                        u.filled = Some(filled);
+                        u.status = Some(status);
+                    }
+                    OrderChange::Amended { price, qty } => {
+                        u.price = Some(price);
+                        u.qty = Some(qty);
+                    }
+                    OrderChange::Triggered => u.triggered = true,
+                    OrderChange::Cancelled(reason) => {
+                        u.status = Some(OrderStatus::Cancelled);
+                        u.cancel_reason = Some(reason);
+                    }
+                }
+                u.updated_ts = ts;
+                u.cmd_seq = seq;
+            }
+        }
+    }
 }
 
 impl Scratch {
@@ -110,7 +203,17 @@ impl Scratch {
         self.balances.clear();
         self.positions.clear();
         self.candles.clear();
-        self.pending_fills.clear();
+        self.orders.clear();
+    }
+
+    fn change(&mut self, id: OrderId, change: OrderChange, ts: i64, seq: u64) {
+        self.orders.entry(id).or_insert_with(|| OrderPatch::Update(OrderUpdate::default())).apply(change, ts, seq);
+    }
+
+    /// Records an order placed by this batch; an id already touched by the batch keeps
+    /// its row (a rejected duplicate id must not replace the live order).
+    fn place(&mut self, o: &NewOrder, status: OrderStatus, reject: Option<RejectReason>, ts: i64, seq: u64) {
+        self.orders.entry(o.order_id).or_insert_with(|| OrderPatch::New(Box::new(new_row(o, status, reject, ts, seq))));
     }
 }
 
@@ -193,45 +296,32 @@ fn side_of(side: Side) -> &'static str {
     side.as_str()
 }
 
-fn insert_order(
-    conn: &Connection,
-    o: &NewOrder,
-    status: OrderStatus,
-    reject: Option<RejectReason>,
-    ts: i64,
-    seq: i64,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO orders (order_id, user_id, symbol_id, client_order_id, side, type, tif, price, stop_price, qty, \
-         status, post_only, stp, reject_reason, created_ts, updated_ts, cmd_seq) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16) \
-         ON CONFLICT(order_id) DO NOTHING",
-    )?
-    .execute(params![
-        to_sql(o.order_id.0)?,
-        to_sql(o.user.0)?,
-        o.symbol.0,
-        o.client_order_id,
-        side_of(o.side),
-        o.order_type.as_str(),
-        o.tif.as_str(),
-        o.price.map(|p| p.0),
-        o.stop_price.map(|p| p.0),
-        o.qty.0,
-        status.as_str(),
-        o.post_only,
-        o.stp.as_str(),
-        reject.map(|r| variant_name(&r)),
-        ts,
-        seq,
-    ])?;
-    Ok(())
-}
-
-fn set_status(conn: &Connection, id: OrderId, status: OrderStatus, ts: i64, seq: i64) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE orders SET status = ?2, updated_ts = ?3, cmd_seq = ?4 WHERE order_id = ?1")?
-        .execute(params![to_sql(id.0)?, status.as_str(), ts, seq])?;
-    Ok(())
+/// The row of an order just placed.
+fn new_row(o: &NewOrder, status: OrderStatus, reject: Option<RejectReason>, ts: i64, seq: u64) -> OrderView {
+    OrderView {
+        order_id: o.order_id,
+        user_id: o.user,
+        symbol_id: o.symbol,
+        client_order_id: o.client_order_id.clone(),
+        side: o.side,
+        order_type: o.order_type,
+        tif: o.tif,
+        price: o.price.map(|p| p.0),
+        stop_price: o.stop_price.map(|p| p.0),
+        qty: o.qty.0,
+        filled: 0,
+        quote_filled: 0,
+        fees: 0,
+        status,
+        post_only: o.post_only,
+        stp: o.stp,
+        triggered: false,
+        reject_reason: reject,
+        cancel_reason: None,
+        created_ts: ts,
+        updated_ts: ts,
+        cmd_seq: seq,
+    }
 }
 
 fn project_command(
@@ -243,7 +333,7 @@ fn project_command(
     let cmd = p.command;
     let ts = cmd.ts;
     let seq = to_sql(cmd.seq)?;
-    scratch.pending_fills.clear();
+    let useq = cmd.seq;
     let mut rejected_place: Option<RejectReason> = None;
     for env in p.events {
         match &env.event {
@@ -279,23 +369,16 @@ fn project_command(
             Event::PositionChanged { user, symbol, qty, cost, realized } => {
                 scratch.positions.insert((user.0, symbol.0), (*qty, *cost, *realized, ts));
             }
-            Event::OrderAccepted { order } => {
-                insert_order(conn, order, OrderStatus::Accepted, None, ts, seq)?;
-            }
+            Event::OrderAccepted { order } => scratch.place(order, OrderStatus::Accepted, None, ts, useq),
             Event::OrderRejected { order_id, reason, .. } => {
                 if let Command::Place(o) = &cmd.cmd {
                     if o.order_id == *order_id {
-                        insert_order(conn, o, OrderStatus::Rejected, Some(*reason), ts, seq)?;
+                        scratch.place(o, OrderStatus::Rejected, Some(*reason), ts, useq);
                         rejected_place = Some(*reason);
                     }
                 }
             }
-            Event::OrderTriggered { order_id, .. } => {
-                conn.prepare_cached(
-                    "UPDATE orders SET triggered = 1, updated_ts = ?2, cmd_seq = ?3 WHERE order_id = ?1",
-                )?
-                .execute(params![to_sql(order_id.0)?, ts, seq])?;
-            }
+            Event::OrderTriggered { order_id, .. } => scratch.change(*order_id, OrderChange::Triggered, ts, useq),
             Event::Trade {
                 trade_id,
                 symbol,
@@ -343,7 +426,7 @@ fn project_command(
                         ts,
                         seq
                     ])?;
-                    scratch.pending_fills.push((*order, notional, fee.0));
+                    scratch.change(*order, OrderChange::Fill { quote: notional, fee: fee.0 }, ts, useq);
                 }
                 for interval in CANDLE_INTERVALS {
                     let len = i64::from(interval) * 1_000_000_000;
@@ -371,40 +454,19 @@ fn project_command(
                 }
             }
             Event::OrderFilled { order_id, filled, status, .. } => {
-                let (quote, fee) = take_pending(&mut scratch.pending_fills, *order_id);
-                conn.prepare_cached(
-                    "UPDATE orders SET filled = ?2, status = ?3, quote_filled = quote_filled + ?4, fees = fees + ?5, \
-                     updated_ts = ?6, cmd_seq = ?7 WHERE order_id = ?1",
-                )?
-                .execute(params![
-                    to_sql(order_id.0)?,
-                    filled.0,
-                    status.as_str(),
-                    quote,
-                    fee,
-                    ts,
-                    seq
-                ])?;
+                scratch.change(*order_id, OrderChange::Filled { filled: filled.0, status: *status }, ts, useq)
             }
-            Event::OrderSettled { order_id, .. } => set_status(conn, *order_id, OrderStatus::Settled, ts, seq)?,
+            Event::OrderSettled { order_id, .. } => {
+                scratch.change(*order_id, OrderChange::Status(OrderStatus::Settled), ts, useq)
+            }
             Event::OrderCancelled { order_id, reason, .. } => {
-                conn.prepare_cached(
-                    "UPDATE orders SET status = ?2, cancel_reason = ?3, updated_ts = ?4, cmd_seq = ?5 WHERE order_id = ?1",
-                )?
-                .execute(params![
-                    to_sql(order_id.0)?,
-                    OrderStatus::Cancelled.as_str(),
-                    variant_name(reason),
-                    ts,
-                    seq
-                ])?;
+                scratch.change(*order_id, OrderChange::Cancelled(*reason), ts, useq)
             }
-            Event::OrderExpired { order_id, .. } => set_status(conn, *order_id, OrderStatus::Expired, ts, seq)?,
+            Event::OrderExpired { order_id, .. } => {
+                scratch.change(*order_id, OrderChange::Status(OrderStatus::Expired), ts, useq)
+            }
             Event::OrderAmended { order_id, price, qty, .. } => {
-                conn.prepare_cached(
-                    "UPDATE orders SET price = ?2, qty = ?3, updated_ts = ?4, cmd_seq = ?5 WHERE order_id = ?1",
-                )?
-                .execute(params![to_sql(order_id.0)?, price.map(|p| p.0), qty.0, ts, seq])?;
+                scratch.change(*order_id, OrderChange::Amended { price: price.map(|p| p.0), qty: qty.0 }, ts, useq)
             }
             Event::CommandRejected { .. }
             | Event::BookChanged { .. }
@@ -412,85 +474,45 @@ fn project_command(
             | Event::KillSwitchChanged { .. } => {}
         }
     }
-    // A fill whose OrderFilled never came (the engine always sends one; this keeps the
-    // totals right even if that ever changes).
-    for (order_id, quote, fee) in scratch.pending_fills.drain(..) {
-        conn.prepare_cached(
-            "UPDATE orders SET quote_filled = quote_filled + ?2, fees = fees + ?3, updated_ts = ?4, cmd_seq = ?5 \
-             WHERE order_id = ?1",
-        )?
-        .execute(params![to_sql(order_id.0)?, quote, fee, ts, seq])?;
-    }
     if let Command::Place(o) = &cmd.cmd {
         if let Some(key) = cmd.meta.as_deref().and_then(|m| m.idempotency_key.as_deref()) {
-            let request_hash = cmd.meta.as_deref().and_then(|m| m.request_hash.as_deref());
-            store_idempotency(conn, o, key, request_hash, rejected_place, ts, seq)?;
+            let placed = match scratch.orders.get(&o.order_id) {
+                Some(OrderPatch::New(row)) => Some(row.as_ref().clone()),
+                _ => None,
+            };
+            store_idempotency(conn, cmd, o, key, rejected_place, placed)?;
         }
     }
     Ok(())
 }
 
-/// Removes and returns the quote and fee totals of `order`'s pending fills.
-fn take_pending(pending: &mut Vec<(OrderId, i64, i64)>, order: OrderId) -> (i64, i64) {
-    let mut quote = 0;
-    let mut fee = 0;
-    pending.retain(|&(id, q, f)| {
-        if id == order {
-            quote += q;
-            fee += f;
-            false
-        } else {
-            true
-        }
-    });
-    (quote, fee)
-}
-
+/// Stores the answer to the place command `cmd` (of order `o`) under its key.
 fn store_idempotency(
     conn: &Connection,
+    cmd: &CommandEnvelope,
     o: &NewOrder,
     key: &str,
-    request_hash: Option<&str>,
     rejected: Option<RejectReason>,
-    ts: i64,
-    seq: i64,
+    placed: Option<OrderView>,
 ) -> Result<(), StoreError> {
+    let request_hash = cmd.meta.as_deref().and_then(|m| m.request_hash.as_deref());
+    let (ts, seq) = (cmd.ts, to_sql(cmd.seq)?);
     let response = match rejected {
         // Built from the command: with DUPLICATE_ORDER_ID the row under that id is
         // another order, not this request's.
-        Some(reason) => PlaceResponse {
-            order: OrderView {
-                order_id: o.order_id,
-                user_id: o.user,
-                symbol_id: o.symbol,
-                client_order_id: o.client_order_id.clone(),
-                side: o.side,
-                order_type: o.order_type,
-                tif: o.tif,
-                price: o.price.map(|p| p.0),
-                stop_price: o.stop_price.map(|p| p.0),
-                qty: o.qty.0,
-                filled: 0,
-                quote_filled: 0,
-                fees: 0,
-                status: OrderStatus::Rejected,
-                post_only: o.post_only,
-                stp: o.stp,
-                triggered: false,
-                reject_reason: Some(reason),
-                cancel_reason: None,
-                created_ts: ts,
-                updated_ts: ts,
-                cmd_seq: u64::try_from(seq).unwrap_or_default(),
-            },
-            fills: Vec::new(),
-        },
+        Some(reason) => {
+            PlaceResponse { order: new_row(o, OrderStatus::Rejected, Some(reason), ts, cmd.seq), fills: Vec::new() }
+        }
         None => {
-            let order = conn
-                .prepare_cached(&format!("SELECT {} FROM orders WHERE order_id = ?1", OrderView::COLUMNS))?
-                .query_row([to_sql(o.order_id.0)?], OrderView::from_row)
-                .optional()?
-                .ok_or_else(|| StoreError::Corrupt(format!("placed order {} has no row", o.order_id.0)))?;
+            // The row as the batch has it now; the table only gets it at the end of the batch.
+            let order = match placed {
+                Some(row) => row,
+                None => conn
+                    .prepare_cached(&format!("SELECT {} FROM orders WHERE order_id = ?1", OrderView::COLUMNS))?
+                    .query_row([to_sql(o.order_id.0)?], OrderView::from_row)
+                    .optional()?
+                    .ok_or_else(|| StoreError::Corrupt(format!("placed order {} has no row", o.order_id.0)))?,
+            };
             let fills = conn
                 .prepare_cached(&format!(
                     "SELECT {} FROM executions WHERE order_id = ?1 AND cmd_seq = ?2 ORDER BY execution_id",
@@ -519,8 +541,84 @@ fn store_idempotency(
     Ok(())
 }
 
-/// Writes the coalesced balances, positions and candles of the batch.
+/// Writes what a batch changed in an existing order, naming only those columns: SQLite
+/// rewrites the entries of every index over a column in the SET list, so an amend must not
+/// mention `status` (two indexes) when it does not change it.
+fn update_order(conn: &Connection, id: OrderId, u: &OrderUpdate) -> Result<(), StoreError> {
+    let mut sql = String::with_capacity(256);
+    sql.push_str("UPDATE orders SET updated_ts = ?2, cmd_seq = ?3");
+    let mut args: Vec<Value> =
+        vec![Value::Integer(to_sql(id.0)?), Value::Integer(u.updated_ts), Value::Integer(to_sql(u.cmd_seq)?)];
+    let mut set = |column: &str, expr: &str, value: Value| {
+        args.push(value);
+        sql.push_str(&format!(", {column} = {}", expr.replace('?', &format!("?{}", args.len()))));
+    };
+    if let Some(status) = u.status {
+        set("status", "?", Value::Text(status.as_str().to_string()));
+    }
+    if let Some(filled) = u.filled {
+        set("filled", "?", Value::Integer(filled));
+    }
+    if let Some(reason) = u.cancel_reason {
+        set("cancel_reason", "?", Value::Text(variant_name(&reason)));
+    }
+    if u.quote_add != 0 || u.fee_add != 0 {
+        set("quote_filled", "quote_filled + ?", Value::Integer(u.quote_add));
+        set("fees", "fees + ?", Value::Integer(u.fee_add));
+    }
+    if let Some(price) = u.price {
+        set("price", "?", price.map_or(Value::Null, Value::Integer));
+    }
+    if let Some(qty) = u.qty {
+        set("qty", "?", Value::Integer(qty));
+    }
+    if u.triggered {
+        set("triggered", "?", Value::Integer(1));
+    }
+    sql.push_str(" WHERE order_id = ?1");
+    conn.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(args))?;
+    Ok(())
+}
+
+/// Writes the coalesced orders, balances, positions and candles of the batch.
 fn flush(conn: &Connection, scratch: &mut Scratch) -> Result<(), StoreError> {
+    for (id, patch) in &scratch.orders {
+        match patch {
+            OrderPatch::New(row) => {
+                conn.prepare_cached(
+                    "INSERT INTO orders (order_id, user_id, symbol_id, client_order_id, side, type, tif, price, \
+                     stop_price, qty, filled, quote_filled, fees, status, post_only, stp, triggered, reject_reason, \
+                     cancel_reason, created_ts, updated_ts, cmd_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+                     ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) ON CONFLICT(order_id) DO NOTHING",
+                )?
+                .execute(params![
+                    to_sql(row.order_id.0)?,
+                    to_sql(row.user_id.0)?,
+                    row.symbol_id.0,
+                    row.client_order_id,
+                    row.side.as_str(),
+                    row.order_type.as_str(),
+                    row.tif.as_str(),
+                    row.price,
+                    row.stop_price,
+                    row.qty,
+                    row.filled,
+                    row.quote_filled,
+                    row.fees,
+                    row.status.as_str(),
+                    row.post_only,
+                    row.stp.as_str(),
+                    row.triggered,
+                    row.reject_reason.map(|r| variant_name(&r)),
+                    row.cancel_reason.map(|r| variant_name(&r)),
+                    row.created_ts,
+                    row.updated_ts,
+                    to_sql(row.cmd_seq)?,
+                ])?;
+            }
+            OrderPatch::Update(u) => update_order(conn, *id, u)?,
+        }
+    }
     if !scratch.balances.is_empty() {
         let mut stmt = conn.prepare_cached(
             "INSERT INTO balances (user_id, asset_id, available, reserved, updated_ts) VALUES (?1, ?2, ?3, ?4, ?5) \

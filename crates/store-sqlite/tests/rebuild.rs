@@ -125,6 +125,80 @@ fn assert_candles_match_trades(reader: &Reader, symbol: SymbolId) {
     }
 }
 
+/// Every order's row agrees with an independent fold of the events: final status, filled,
+/// notional and fees of its fills, trigger flag, and its executions.
+fn assert_orders_follow_events(reader: &Reader, log: &[(CommandEnvelope, Vec<qt_engine::EventEnvelope>)]) {
+    use qt_core::OrderStatus;
+    use qt_engine::Event;
+    #[derive(Debug, Default, PartialEq)]
+    struct Expected {
+        status: Option<OrderStatus>,
+        filled: i64,
+        quote: i64,
+        fees: i64,
+        triggered: bool,
+        fills: usize,
+    }
+    let specs = [qt_testkit::fixtures::btc_usd(), qt_testkit::fixtures::eth_usd()];
+    let mut owner: BTreeMap<OrderId, UserId> = BTreeMap::new();
+    let mut exp: BTreeMap<OrderId, Expected> = BTreeMap::new();
+    for (cmd, events) in log {
+        for e in events {
+            match &e.event {
+                Event::OrderAccepted { order } => {
+                    owner.entry(order.order_id).or_insert(order.user);
+                    exp.entry(order.order_id).or_default().status = Some(OrderStatus::Accepted);
+                }
+                Event::OrderRejected { order_id, user, .. }
+                    if !owner.contains_key(order_id)
+                        && matches!(&cmd.cmd, Command::Place(o) if o.order_id == *order_id) =>
+                {
+                    owner.insert(*order_id, *user);
+                    exp.entry(*order_id).or_default().status = Some(OrderStatus::Rejected);
+                }
+                Event::Trade { symbol, price, qty, maker_order, taker_order, maker_fee, taker_fee, .. } => {
+                    let notional = i64::try_from(specs[symbol.0 as usize].notional(*price, *qty)).unwrap();
+                    for (id, fee) in [(maker_order, maker_fee), (taker_order, taker_fee)] {
+                        let x = exp.entry(*id).or_default();
+                        x.quote += notional;
+                        x.fees += fee.0;
+                        x.fills += 1;
+                    }
+                }
+                Event::OrderFilled { order_id, filled, status, .. } => {
+                    let x = exp.entry(*order_id).or_default();
+                    x.filled = filled.0;
+                    x.status = Some(*status);
+                }
+                Event::OrderSettled { order_id, .. } => {
+                    exp.entry(*order_id).or_default().status = Some(OrderStatus::Settled)
+                }
+                Event::OrderCancelled { order_id, .. } => {
+                    exp.entry(*order_id).or_default().status = Some(OrderStatus::Cancelled)
+                }
+                Event::OrderExpired { order_id, .. } => {
+                    exp.entry(*order_id).or_default().status = Some(OrderStatus::Expired)
+                }
+                Event::OrderTriggered { order_id, .. } => exp.entry(*order_id).or_default().triggered = true,
+                _ => {}
+            }
+        }
+    }
+    for (id, x) in &exp {
+        let user = owner[id];
+        let row = reader.order(user, *id).unwrap().unwrap_or_else(|| panic!("order {id:?} missing"));
+        let got = Expected {
+            status: Some(row.status),
+            filled: row.filled,
+            quote: row.quote_filled,
+            fees: row.fees,
+            triggered: row.triggered,
+            fills: reader.order_fills(*id).unwrap().len(),
+        };
+        assert_eq!(&got, x, "order {id:?}");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -162,6 +236,7 @@ proptest! {
         assert_matches_engine(&reader, &d.ex, &users);
         assert_candles_match_trades(&reader, BTC_USD);
         assert_candles_match_trades(&reader, ETH_USD);
+        assert_orders_follow_events(&reader, &d.log);
         let live = dump(store.path());
 
         // Rebuild: reset, replay the journal through a fresh exchange, project.
