@@ -10,10 +10,9 @@
 //! - [`Projector`] folds applied commands and their events into the read model in ONE
 //!   transaction per batch, idempotent by `(source, seq)` (see its module).
 //! - [`PgSnapshotStore`] implements the engine's `SnapshotStore` per shard.
-//! - [`PgReader`] answers the API's queries with the same names, row types and paging as
-//!   the all-in-one SQLite read model (`qt_store_sqlite::Reader`), so the API maps both
-//!   alike. The row types in [`model`] mirror that crate's field for field and serialize
-//!   identically (an idempotency body written by one decodes in the other).
+//! - [`PgReader`] answers the API's queries with the same names, arguments, row types
+//!   (re-exported from `qt_store_sqlite`) and paging as the all-in-one SQLite read model
+//!   (`qt_store_sqlite::Reader`), so the API serves both with one set of types.
 //!
 //! Why tokio-postgres + deadpool and not sqlx: sqlx 0.8's optional SQLite driver pins
 //! `libsqlite3-sys 0.30`, and Cargo resolves `links` across optional dependencies, which

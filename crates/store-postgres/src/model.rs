@@ -1,5 +1,7 @@
-//! The rows the read model hands out: the same names, fields and serde encoding as the
-//! all-in-one SQLite read model (`qt_store_sqlite`), so the API renders both alike.
+//! The rows the read model hands out are those of the all-in-one SQLite read model
+//! (`qt_store_sqlite`'s row types, re-exported here), so the API renders both stores with
+//! one set of types and an idempotency body written by one decodes in the other. This
+//! module adds their decoding from PostgreSQL rows.
 //!
 //! Every value is an integer in the engine's units (ticks, lots, minor units, nanoseconds
 //! since the Unix epoch) or a domain enum; the API formats decimals with the symbol grid.
@@ -7,234 +9,65 @@
 //! reasons hold the Rust variant name (serde's encoding).
 
 use crate::{from_sql, StoreError};
-use qt_core::{
-    AssetId, CancelReason, OrderId, OrderStatus, OrderType, RejectReason, Side, StpMode, SymbolId, SymbolSpec,
-    TimeInForce, TradeId, UserId,
-};
+use qt_core::{OrderId, OrderStatus, OrderType, Side, StpMode, SymbolId, TimeInForce, TradeId, UserId};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 
-/// Candle intervals maintained from trades, in seconds (1 minute, 5 minutes, 1 hour).
-pub const CANDLE_INTERVALS: [u32; 3] = [60, 300, 3600];
+pub use qt_store_sqlite::{
+    reject_http_status, AssetRow, BalanceRow, CandleRow, ExecutionRow, IdempotencyRow, OrderView, PlaceResponse,
+    PositionRow, Stats24h, SymbolRow, TradeRow, UserRow, CANDLE_INTERVALS,
+};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserRow {
-    pub user_id: UserId,
-    pub name: Option<String>,
-    pub api_key_hash: Option<String>,
-    pub created_ts: i64,
+pub(crate) const ORDER_COLUMNS: &str = "order_id, user_id, symbol_id, client_order_id, side, type, tif, price, \
+     stop_price, qty, filled, quote_filled, fees, status, post_only, stp, triggered, reject_reason, cancel_reason, \
+     created_ts, updated_ts, cmd_seq";
+
+pub(crate) fn order_from_row(r: &Row) -> Result<OrderView, StoreError> {
+    Ok(OrderView {
+        order_id: OrderId(from_sql(r.try_get(0)?)?),
+        user_id: UserId(from_sql(r.try_get(1)?)?),
+        symbol_id: SymbolId(small(r.try_get(2)?)?),
+        client_order_id: r.try_get(3)?,
+        side: decode(r, 4, side_from)?,
+        order_type: decode(r, 5, order_type_from)?,
+        tif: decode(r, 6, tif_from)?,
+        price: r.try_get(7)?,
+        stop_price: r.try_get(8)?,
+        qty: r.try_get(9)?,
+        filled: r.try_get(10)?,
+        quote_filled: r.try_get(11)?,
+        fees: r.try_get(12)?,
+        status: decode(r, 13, status_from)?,
+        post_only: r.try_get(14)?,
+        stp: decode(r, 15, stp_from)?,
+        triggered: r.try_get(16)?,
+        reject_reason: decode_opt_variant(r, 17)?,
+        cancel_reason: decode_opt_variant(r, 18)?,
+        created_ts: r.try_get(19)?,
+        updated_ts: r.try_get(20)?,
+        cmd_seq: from_sql(r.try_get(21)?)?,
+    })
 }
 
-/// An order as the read model knows it after the last projected command.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderView {
-    pub order_id: OrderId,
-    pub user_id: UserId,
-    pub symbol_id: SymbolId,
-    pub client_order_id: Option<String>,
-    pub side: Side,
-    pub order_type: OrderType,
-    pub tif: TimeInForce,
-    pub price: Option<i64>,
-    pub stop_price: Option<i64>,
-    pub qty: i64,
-    pub filled: i64,
-    /// Sum of price × quantity of the fills in quote minor units.
-    pub quote_filled: i64,
-    pub fees: i64,
-    pub status: OrderStatus,
-    pub post_only: bool,
-    pub stp: StpMode,
-    pub triggered: bool,
-    pub reject_reason: Option<RejectReason>,
-    pub cancel_reason: Option<CancelReason>,
-    pub created_ts: i64,
-    pub updated_ts: i64,
-    pub cmd_seq: u64,
-}
+pub(crate) const EXECUTION_COLUMNS: &str =
+    "execution_id, trade_id, order_id, user_id, symbol_id, side, price, qty, quote_qty, fee, is_maker, ts, cmd_seq";
 
-impl OrderView {
-    pub(crate) const COLUMNS: &'static str = "order_id, user_id, symbol_id, client_order_id, side, type, tif, price, \
-         stop_price, qty, filled, quote_filled, fees, status, post_only, stp, triggered, reject_reason, \
-         cancel_reason, created_ts, updated_ts, cmd_seq";
-
-    pub(crate) fn from_row(r: &Row) -> Result<OrderView, StoreError> {
-        Ok(OrderView {
-            order_id: OrderId(from_sql(r.try_get(0)?)?),
-            user_id: UserId(from_sql(r.try_get(1)?)?),
-            symbol_id: SymbolId(small(r.try_get(2)?)?),
-            client_order_id: r.try_get(3)?,
-            side: decode(r, 4, side_from)?,
-            order_type: decode(r, 5, order_type_from)?,
-            tif: decode(r, 6, tif_from)?,
-            price: r.try_get(7)?,
-            stop_price: r.try_get(8)?,
-            qty: r.try_get(9)?,
-            filled: r.try_get(10)?,
-            quote_filled: r.try_get(11)?,
-            fees: r.try_get(12)?,
-            status: decode(r, 13, status_from)?,
-            post_only: r.try_get(14)?,
-            stp: decode(r, 15, stp_from)?,
-            triggered: r.try_get(16)?,
-            reject_reason: decode_opt_variant(r, 17)?,
-            cancel_reason: decode_opt_variant(r, 18)?,
-            created_ts: r.try_get(19)?,
-            updated_ts: r.try_get(20)?,
-            cmd_seq: from_sql(r.try_get(21)?)?,
-        })
-    }
-}
-
-/// One side of a trade, as the user who owned that order sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExecutionRow {
-    /// `trade_id × 2 + 1` for the taker, `trade_id × 2` for the maker.
-    pub execution_id: i64,
-    pub trade_id: TradeId,
-    pub order_id: OrderId,
-    pub user_id: UserId,
-    pub symbol_id: SymbolId,
-    pub side: Side,
-    pub price: i64,
-    pub qty: i64,
-    pub quote_qty: i64,
-    pub fee: i64,
-    pub is_maker: bool,
-    pub ts: i64,
-    pub cmd_seq: u64,
-}
-
-impl ExecutionRow {
-    pub(crate) const COLUMNS: &'static str =
-        "execution_id, trade_id, order_id, user_id, symbol_id, side, price, qty, quote_qty, fee, is_maker, ts, cmd_seq";
-
-    pub(crate) fn from_row(r: &Row) -> Result<ExecutionRow, StoreError> {
-        Ok(ExecutionRow {
-            execution_id: r.try_get(0)?,
-            trade_id: TradeId(from_sql(r.try_get(1)?)?),
-            order_id: OrderId(from_sql(r.try_get(2)?)?),
-            user_id: UserId(from_sql(r.try_get(3)?)?),
-            symbol_id: SymbolId(small(r.try_get(4)?)?),
-            side: decode(r, 5, side_from)?,
-            price: r.try_get(6)?,
-            qty: r.try_get(7)?,
-            quote_qty: r.try_get(8)?,
-            fee: r.try_get(9)?,
-            is_maker: r.try_get(10)?,
-            ts: r.try_get(11)?,
-            cmd_seq: from_sql(r.try_get(12)?)?,
-        })
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TradeRow {
-    pub trade_id: TradeId,
-    pub symbol_id: SymbolId,
-    pub price: i64,
-    pub qty: i64,
-    pub taker_side: Side,
-    pub ts: i64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CandleRow {
-    pub symbol_id: SymbolId,
-    pub interval_s: u32,
-    /// Start of the bucket, ns since the epoch (a multiple of the interval).
-    pub open_time: i64,
-    pub open: i64,
-    pub high: i64,
-    pub low: i64,
-    pub close: i64,
-    pub volume: i64,
-    pub quote_volume: i64,
-    pub trades: i64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BalanceRow {
-    pub user_id: UserId,
-    pub asset_id: AssetId,
-    pub available: i64,
-    pub reserved: i64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PositionRow {
-    pub user_id: UserId,
-    pub symbol_id: SymbolId,
-    pub qty: i64,
-    pub cost: i128,
-    pub realized: i128,
-}
-
-/// Trading statistics over the 1-minute candles of the last 24 hours.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Stats24h {
-    pub open: Option<i64>,
-    pub high: Option<i64>,
-    pub low: Option<i64>,
-    pub last: Option<i64>,
-    pub volume: i64,
-    pub quote_volume: i64,
-    pub trades: i64,
-}
-
-/// The stored answer to a place request with an `Idempotency-Key`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IdempotencyRow {
-    pub user_id: UserId,
-    pub key: String,
-    pub request_hash: Option<String>,
-    pub order_id: OrderId,
-    pub http_status: u16,
-    /// JSON of [`PlaceResponse`].
-    pub body: String,
-    pub created_ts: i64,
-}
-
-impl IdempotencyRow {
-    pub fn response(&self) -> Result<PlaceResponse, StoreError> {
-        Ok(serde_json::from_str(&self.body)?)
-    }
-}
-
-/// The order right after its place command, and the fills of that command.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlaceResponse {
-    pub order: OrderView,
-    pub fills: Vec<ExecutionRow>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SymbolRow {
-    pub spec: SymbolSpec,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AssetRow {
-    pub asset_id: AssetId,
-    pub code: String,
-    pub scale: u32,
-}
-
-/// The HTTP status a refused place answers with (the same table as the SQLite model).
-pub fn reject_http_status(reason: RejectReason) -> u16 {
-    use RejectReason::*;
-    match reason {
-        UnknownUser => 401,
-        KillSwitch => 403,
-        OrderNotFound => 404,
-        DuplicateOrderId => 409,
-        Velocity => 429,
-        InsufficientFunds | MaxOrderQuantity | MaxOrderNotional | MaxPosition | DailyLossLimit | Concentration
-        | PostOnlyWouldTake | FokNotFillable | NoLiquidity | OrderNotOpen | AmendNoChange | AmendBelowFilled => 422,
-        UnknownSymbol | UnknownAsset | MissingPrice | MissingStopPrice | InvalidPrice | InvalidQuantity
-        | QuantityTooSmall | QuantityTooLarge | NotionalTooSmall | PriceOutOfBand | MarketOrderTif
-        | PostOnlyInvalid | Overflow | DuplicateUser | InvalidSymbol | InvalidAmount => 400,
-    }
+pub(crate) fn execution_from_row(r: &Row) -> Result<ExecutionRow, StoreError> {
+    Ok(ExecutionRow {
+        execution_id: r.try_get(0)?,
+        trade_id: TradeId(from_sql(r.try_get(1)?)?),
+        order_id: OrderId(from_sql(r.try_get(2)?)?),
+        user_id: UserId(from_sql(r.try_get(3)?)?),
+        symbol_id: SymbolId(small(r.try_get(4)?)?),
+        side: decode(r, 5, side_from)?,
+        price: r.try_get(6)?,
+        qty: r.try_get(7)?,
+        quote_qty: r.try_get(8)?,
+        fee: r.try_get(9)?,
+        is_maker: r.try_get(10)?,
+        ts: r.try_get(11)?,
+        cmd_seq: from_sql(r.try_get(12)?)?,
+    })
 }
 
 // ---- column codecs ------------------------------------------------------------------
@@ -348,6 +181,6 @@ mod tests {
         for m in [StpMode::CancelNewest, StpMode::CancelOldest, StpMode::CancelBoth] {
             assert_eq!(stp_from(m.as_str()), Some(m));
         }
-        assert_eq!(variant_name(&RejectReason::InsufficientFunds), "InsufficientFunds");
+        assert_eq!(variant_name(&qt_core::RejectReason::InsufficientFunds), "InsufficientFunds");
     }
 }

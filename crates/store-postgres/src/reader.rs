@@ -13,43 +13,18 @@
 //!   (`$n IS NULL OR column = $n`), so each query is prepared once per connection.
 
 use crate::model::{
-    side_from, small, AssetRow, BalanceRow, CandleRow, ExecutionRow, IdempotencyRow, OrderView, PositionRow, Stats24h,
-    SymbolRow, TradeRow, UserRow, ALL_STATUSES,
+    execution_from_row, order_from_row, side_from, small, AssetRow, BalanceRow, CandleRow, ExecutionRow,
+    IdempotencyRow, OrderView, PositionRow, Stats24h, SymbolRow, TradeRow, UserRow, ALL_STATUSES, EXECUTION_COLUMNS,
+    ORDER_COLUMNS,
 };
 use crate::{from_sql, to_sql, StoreError};
 use deadpool_postgres::Pool;
-use qt_core::{AssetId, OrderId, OrderStatus, SymbolId, TradeId, UserId};
+use qt_core::{AssetId, OrderId, SymbolId, TradeId, UserId};
 use tokio_postgres::Row;
 
-/// Largest page any list returns.
-pub const MAX_PAGE: u32 = 1000;
-
-/// How long an idempotency key holds: older rows count as absent.
-pub const IDEMPOTENCY_TTL_NS: i64 = 24 * 3600 * 1_000_000_000;
+pub use qt_store_sqlite::{OrderFilter, StatusFilter, IDEMPOTENCY_TTL_NS, MAX_PAGE};
 
 const DAY_NS: i64 = 24 * 3600 * 1_000_000_000;
-
-/// Which statuses an order list keeps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StatusFilter {
-    One(OrderStatus),
-    /// Every status that is not final (NEW, ACCEPTED, PARTIALLY_FILLED).
-    Open,
-}
-
-/// Filters and page of [`PgReader::orders`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct OrderFilter {
-    pub symbol: Option<SymbolId>,
-    pub status: Option<StatusFilter>,
-    /// Created at or after (ns since the epoch).
-    pub from_ts: Option<i64>,
-    /// Created at or before (ns since the epoch).
-    pub to_ts: Option<i64>,
-    pub limit: u32,
-    /// `(created_ts, order_id)` of the last order of the previous page.
-    pub cursor: Option<(i64, u64)>,
-}
 
 fn page(limit: u32) -> u32 {
     limit.clamp(1, MAX_PAGE)
@@ -116,14 +91,14 @@ impl PgReader {
 
     /// One of `user`'s orders; `None` when unknown or when it belongs to someone else.
     pub async fn order(&self, user: UserId, id: OrderId) -> Result<Option<OrderView>, StoreError> {
-        let sql = format!("SELECT {} FROM orders WHERE order_id = $1 AND user_id = $2", OrderView::COLUMNS);
-        self.query(&sql, &[&to_sql(id.0)?, &to_sql(user.0)?]).await?.first().map(OrderView::from_row).transpose()
+        let sql = format!("SELECT {} FROM orders WHERE order_id = $1 AND user_id = $2", ORDER_COLUMNS);
+        self.query(&sql, &[&to_sql(id.0)?, &to_sql(user.0)?]).await?.first().map(order_from_row).transpose()
     }
 
     /// The fills of an order, oldest first (ownership checked with [`PgReader::order`]).
     pub async fn order_fills(&self, id: OrderId) -> Result<Vec<ExecutionRow>, StoreError> {
-        let sql = format!("SELECT {} FROM executions WHERE order_id = $1 ORDER BY execution_id", ExecutionRow::COLUMNS);
-        self.query(&sql, &[&to_sql(id.0)?]).await?.iter().map(ExecutionRow::from_row).collect()
+        let sql = format!("SELECT {} FROM executions WHERE order_id = $1 ORDER BY execution_id", EXECUTION_COLUMNS);
+        self.query(&sql, &[&to_sql(id.0)?]).await?.iter().map(execution_from_row).collect()
     }
 
     /// `user`'s orders, newest first (creation time, then id), filtered, one page at a
@@ -150,7 +125,7 @@ impl PgReader {
              AND ($5::BIGINT IS NULL OR created_ts <= $5) \
              AND ($6::BIGINT IS NULL OR (created_ts, order_id) < ($6, $7::BIGINT)) \
              ORDER BY created_ts DESC, order_id DESC LIMIT $8",
-            OrderView::COLUMNS
+            ORDER_COLUMNS
         );
         let rows = self
             .query(
@@ -167,7 +142,7 @@ impl PgReader {
                 ],
             )
             .await?;
-        let mut out = rows.iter().map(OrderView::from_row).collect::<Result<Vec<_>, _>>()?;
+        let mut out = rows.iter().map(order_from_row).collect::<Result<Vec<_>, _>>()?;
         let next = if out.len() > limit as usize {
             out.truncate(limit as usize);
             out.last().map(|o| (o.created_ts, o.order_id.0))
@@ -205,7 +180,7 @@ impl PgReader {
             "SELECT {} FROM executions WHERE user_id = $1 AND ($2::INTEGER IS NULL OR symbol_id = $2) \
              AND ($3::BIGINT IS NULL OR (ts, execution_id) < ($3, $4::BIGINT)) \
              ORDER BY ts DESC, execution_id DESC LIMIT $5",
-            ExecutionRow::COLUMNS
+            EXECUTION_COLUMNS
         );
         let rows = self
             .query(
@@ -219,7 +194,7 @@ impl PgReader {
                 ],
             )
             .await?;
-        let mut out = rows.iter().map(ExecutionRow::from_row).collect::<Result<Vec<_>, _>>()?;
+        let mut out = rows.iter().map(execution_from_row).collect::<Result<Vec<_>, _>>()?;
         let next = if out.len() > limit as usize {
             out.truncate(limit as usize);
             out.last().map(|e| (e.ts, e.execution_id))

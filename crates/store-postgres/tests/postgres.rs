@@ -336,3 +336,77 @@ async fn batch_boundaries_do_not_change_the_rows() {
     assert_eq!(dumps[0], dumps[1]);
     assert_eq!(dumps[0], dumps[2]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_read_model_answers_exactly_like_the_sqlite_one() {
+    let Some(url) = database_url("the_postgres_read_model_answers_exactly_like_the_sqlite_one") else { return };
+    let w = Workload::generate(&WorkloadSpec { symbols: 2, users: 12, orders_per_book: 60, ops: 1_500, seed: 5 });
+    let mut ex = Exchange::new(EngineConfig { risk_enabled: false, ..EngineConfig::default() });
+    let mut cmds: Vec<CommandEnvelope> = w.setup.into_iter().chain(w.ops).collect();
+    // Some places carry an idempotency key, as the API's would.
+    for c in cmds.iter_mut().filter(|c| matches!(c.cmd, Command::Place(_))).step_by(7) {
+        c.meta = Some(Box::new(CommandMeta {
+            idempotency_key: Some(format!("key-{}", c.seq)),
+            request_hash: Some(format!("hash-{}", c.seq)),
+            ..CommandMeta::default()
+        }));
+    }
+    let applied = run(&mut ex, cmds);
+
+    let pg = store(url).await;
+    let mut p = pg.projector();
+    for chunk in projected(&applied).chunks(64) {
+        p.project("matching-0", chunk).await.unwrap();
+    }
+    let dir = std::env::temp_dir().join(format!("qt-pg-parity-{}-{}", std::process::id(), applied.len()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let lite = qt_store_sqlite::Store::open(&dir).unwrap();
+    let mut lp = lite.projector().unwrap();
+    for chunk in applied.chunks(64) {
+        let batch: Vec<qt_store_sqlite::Projected<'_>> =
+            chunk.iter().map(|(c, e)| qt_store_sqlite::Projected { command: c, events: e }).collect();
+        lp.project(&batch).unwrap();
+    }
+    let (pr, lr) = (pg.reader(), lite.reader().unwrap());
+    assert_eq!(pr.symbols().await.unwrap(), lr.symbols().unwrap());
+    assert_eq!(pr.assets().await.unwrap(), lr.assets().unwrap());
+    let mut compared = 0;
+    for u in 1..=12u64 {
+        let user = UserId(u);
+        let all = OrderFilter { limit: qt_store_postgres::MAX_PAGE, ..OrderFilter::default() };
+        let orders = pr.orders(user, &all).await.unwrap();
+        assert_eq!(orders, lr.orders(user, &all).unwrap(), "orders of {u}");
+        let open = OrderFilter { status: Some(StatusFilter::Open), limit: 25, ..OrderFilter::default() };
+        assert_eq!(pr.orders(user, &open).await.unwrap(), lr.orders(user, &open).unwrap(), "open orders of {u}");
+        assert_eq!(pr.open_order_ids(user, None).await.unwrap(), lr.open_order_ids(user, None).unwrap());
+        assert_eq!(
+            pr.executions(user, None, 1000, None).await.unwrap(),
+            lr.executions(user, None, 1000, None).unwrap()
+        );
+        assert_eq!(pr.balances(user).await.unwrap(), lr.balances(user).unwrap(), "balances of {u}");
+        assert_eq!(pr.positions(user).await.unwrap(), lr.positions(user).unwrap(), "positions of {u}");
+        for o in orders.0.iter().take(20) {
+            assert_eq!(pr.order(user, o.order_id).await.unwrap(), lr.order(user, o.order_id).unwrap());
+            assert_eq!(pr.order_fills(o.order_id).await.unwrap(), lr.order_fills(o.order_id).unwrap());
+        }
+        compared += orders.0.len();
+    }
+    for c in applied.iter().map(|(c, _)| c).filter(|c| c.meta.is_some()) {
+        let Command::Place(o) = &c.cmd else { continue };
+        let key = format!("key-{}", c.seq);
+        let (a, b) =
+            (pr.idempotency_at(o.user, &key, c.ts).await.unwrap(), lr.idempotency_at(o.user, &key, c.ts).unwrap());
+        assert_eq!(a, b, "idempotency answer of {key}");
+    }
+    for s in [qt_core::SymbolId(0), qt_core::SymbolId(1)] {
+        assert_eq!(pr.trades(s, 1000).await.unwrap(), lr.trades(s, 1000).unwrap());
+        for iv in qt_store_postgres::CANDLE_INTERVALS {
+            assert_eq!(pr.candles(s, iv, 1000).await.unwrap(), lr.candles(s, iv, 1000).unwrap());
+        }
+    }
+    assert!(compared > 100, "compared {compared} orders");
+    drop(lr);
+    drop(lite);
+    let _ = std::fs::remove_dir_all(&dir);
+}
