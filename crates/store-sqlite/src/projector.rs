@@ -7,7 +7,7 @@
 //!   batch again (replay after a crash, an at-least-once sink) changes nothing.
 //! - Rows follow the events, never the engine's internals: orders from
 //!   `OrderAccepted`/`OrderRejected` (a rejected place is inserted from the command's
-//!   `NewOrder`; an id that already exists is left alone), status and fill totals from
+//!   `NewOrder`; an id that already has a row is left alone: the first row wins), status and fill totals from
 //!   `OrderFilled`/`OrderSettled`/`OrderCancelled`/`OrderExpired`, price and quantity
 //!   from `OrderAmended`, `triggered` from `OrderTriggered`; two executions and one public
 //!   trade per `Trade`; candles of [`CANDLE_INTERVALS`] from trades; balances and
@@ -210,8 +210,8 @@ impl Scratch {
         self.orders.entry(id).or_insert_with(|| OrderPatch::Update(OrderUpdate::default())).apply(change, ts, seq);
     }
 
-    /// Records an order placed by this batch; an id already touched by the batch keeps
-    /// its row (a rejected duplicate id must not replace the live order).
+    /// Records an order accepted by this batch; an id the batch already has keeps its row
+    /// (the first row for an id wins).
     fn place(&mut self, o: &NewOrder, status: OrderStatus, reject: Option<RejectReason>, ts: i64, seq: u64) {
         self.orders.entry(o.order_id).or_insert_with(|| OrderPatch::New(Box::new(new_row(o, status, reject, ts, seq))));
     }
@@ -373,7 +373,13 @@ fn project_command(
             Event::OrderRejected { order_id, reason, .. } => {
                 if let Command::Place(o) = &cmd.cmd {
                     if o.order_id == *order_id {
-                        scratch.place(o, OrderStatus::Rejected, Some(*reason), ts, useq);
+                        // Written at once, not through the batch's patches: a rejected place
+                        // has no later events, and its id may be a live order's (the engine
+                        // refuses a duplicate id, or refuses for another reason first), whose
+                        // own changes in this batch must not land on the rejected row.
+                        if !scratch.orders.contains_key(order_id) {
+                            insert_order(conn, &new_row(o, OrderStatus::Rejected, Some(*reason), ts, useq))?;
+                        }
                         rejected_place = Some(*reason);
                     }
                 }
@@ -541,6 +547,42 @@ fn store_idempotency(
     Ok(())
 }
 
+/// Inserts an order's row unless its id already has one (ids are unique per intake; the
+/// first row for an id wins).
+fn insert_order(conn: &Connection, row: &OrderView) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO orders (order_id, user_id, symbol_id, client_order_id, side, type, tif, price, \
+         stop_price, qty, filled, quote_filled, fees, status, post_only, stp, triggered, reject_reason, \
+         cancel_reason, created_ts, updated_ts, cmd_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+         ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) ON CONFLICT(order_id) DO NOTHING",
+    )?
+    .execute(params![
+        to_sql(row.order_id.0)?,
+        to_sql(row.user_id.0)?,
+        row.symbol_id.0,
+        row.client_order_id,
+        row.side.as_str(),
+        row.order_type.as_str(),
+        row.tif.as_str(),
+        row.price,
+        row.stop_price,
+        row.qty,
+        row.filled,
+        row.quote_filled,
+        row.fees,
+        row.status.as_str(),
+        row.post_only,
+        row.stp.as_str(),
+        row.triggered,
+        row.reject_reason.map(|r| variant_name(&r)),
+        row.cancel_reason.map(|r| variant_name(&r)),
+        row.created_ts,
+        row.updated_ts,
+        to_sql(row.cmd_seq)?,
+    ])?;
+    Ok(())
+}
+
 /// Writes what a batch changed in an existing order, naming only those columns: SQLite
 /// rewrites the entries of every index over a column in the SET list, so an amend must not
 /// mention `status` (two indexes) when it does not change it.
@@ -584,38 +626,7 @@ fn update_order(conn: &Connection, id: OrderId, u: &OrderUpdate) -> Result<(), S
 fn flush(conn: &Connection, scratch: &mut Scratch) -> Result<(), StoreError> {
     for (id, patch) in &scratch.orders {
         match patch {
-            OrderPatch::New(row) => {
-                conn.prepare_cached(
-                    "INSERT INTO orders (order_id, user_id, symbol_id, client_order_id, side, type, tif, price, \
-                     stop_price, qty, filled, quote_filled, fees, status, post_only, stp, triggered, reject_reason, \
-                     cancel_reason, created_ts, updated_ts, cmd_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-                     ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) ON CONFLICT(order_id) DO NOTHING",
-                )?
-                .execute(params![
-                    to_sql(row.order_id.0)?,
-                    to_sql(row.user_id.0)?,
-                    row.symbol_id.0,
-                    row.client_order_id,
-                    row.side.as_str(),
-                    row.order_type.as_str(),
-                    row.tif.as_str(),
-                    row.price,
-                    row.stop_price,
-                    row.qty,
-                    row.filled,
-                    row.quote_filled,
-                    row.fees,
-                    row.status.as_str(),
-                    row.post_only,
-                    row.stp.as_str(),
-                    row.triggered,
-                    row.reject_reason.map(|r| variant_name(&r)),
-                    row.cancel_reason.map(|r| variant_name(&r)),
-                    row.created_ts,
-                    row.updated_ts,
-                    to_sql(row.cmd_seq)?,
-                ])?;
-            }
+            OrderPatch::New(row) => insert_order(conn, row)?,
             OrderPatch::Update(u) => update_order(conn, *id, u)?,
         }
     }

@@ -427,29 +427,54 @@ fn duplicate_user_names_do_not_stop_the_projection() {
 
 #[test]
 fn rejected_duplicate_order_id_leaves_the_existing_order_alone() {
-    let dir = TempDir::new("dupid");
-    let store = Store::open(dir.path()).unwrap();
     let mut d = Driver::new();
     let alice = d.user(1, "alice");
     let bob = d.user(2, "bob");
     d.cmd(Command::Deposit { user: alice, asset: USD, amount: Amount(1_000_000 * UNIT) });
     d.cmd(Command::Deposit { user: bob, asset: USD, amount: Amount(1_000_000 * UNIT) });
+    d.cmd(Command::Deposit { user: bob, asset: BTC, amount: Amount(10 * UNIT) });
     let o = d.order(alice, BTC_USD, Side::Buy, 3_000_000, 100);
     let mut dup = o.clone();
     d.place_key(o, None);
+    let after_live = d.log.len();
     dup.user = bob;
-    d.place_key(dup, Some("dup"));
-    let mut proj = store.projector().unwrap();
-    project_all(&mut proj, &d.log, 100);
-    let reader = store.reader().unwrap();
-    let kept = reader.order(alice, OrderId(1)).unwrap().unwrap();
-    assert_eq!(kept.status, OrderStatus::Accepted);
-    assert!(reader.order(bob, OrderId(1)).unwrap().is_none());
-    let row = reader.idempotency_at(bob, "dup", d.ts).unwrap().unwrap();
-    assert_eq!(row.http_status, 409);
-    let r = row.response().unwrap();
-    assert_eq!(
-        (r.order.user_id, r.order.status, r.order.reject_reason),
-        (bob, OrderStatus::Rejected, Some(RejectReason::DuplicateOrderId))
-    );
+    d.place_key(dup.clone(), Some("dup"));
+    // Refused for an unknown symbol before the engine even looks at the id.
+    dup.symbol = qt_core::SymbolId(9);
+    d.place_key(dup, Some("dup-symbol"));
+    // The live order then trades: its fill must land on its own row.
+    let sell = d.order(bob, BTC_USD, Side::Sell, 3_000_000, 40);
+    d.place_key(sell, None);
+    // The live order already in the table when the duplicates and its fill come in one
+    // batch; everything in one batch (it is only in the batch); one command per batch.
+    let n = d.log.len();
+    let plans: [Vec<usize>; 3] = [vec![after_live, n], vec![n], (1..=n).collect()];
+    for plan in plans {
+        let batch = plan.len();
+        let dir = TempDir::new("dupid");
+        let store = Store::open(dir.path()).unwrap();
+        let mut proj = store.projector().unwrap();
+        let mut from = 0;
+        for to in plan {
+            proj.project(&d.projected(from, to)).unwrap();
+            from = to;
+        }
+        let reader = store.reader().unwrap();
+        let kept = reader.order(alice, OrderId(1)).unwrap().unwrap();
+        assert_eq!((kept.status, kept.filled), (OrderStatus::PartiallyFilled, 40), "batch {batch}");
+        assert!(reader.order(bob, OrderId(1)).unwrap().is_none());
+        let row = reader.idempotency_at(bob, "dup", d.ts).unwrap().unwrap();
+        assert_eq!(row.http_status, 409);
+        let r = row.response().unwrap();
+        assert_eq!(
+            (r.order.user_id, r.order.status, r.order.reject_reason),
+            (bob, OrderStatus::Rejected, Some(RejectReason::DuplicateOrderId))
+        );
+        let row = reader.idempotency_at(bob, "dup-symbol", d.ts).unwrap().unwrap();
+        assert_eq!(
+            (row.http_status, row.response().unwrap().order.reject_reason),
+            (400, Some(RejectReason::UnknownSymbol))
+        );
+        assert_matches_engine(&reader, &d.ex, &[alice, bob]);
+    }
 }
