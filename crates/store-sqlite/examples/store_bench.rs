@@ -137,7 +137,18 @@ fn project_bench(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
         rows += reader.executions(user, None, 50, None)?.0.len();
     }
     let per = t.elapsed().as_secs_f64() / (2 * queries) as f64;
-    println!("{{\"bench\":\"read\",\"queries\":{},\"rows\":{rows},\"mean_us\":{:.1}}}", 2 * queries, per * 1e6);
+    println!("{{\"bench\":\"read_lists\",\"queries\":{},\"rows\":{rows},\"mean_us\":{:.1}}}", 2 * queries, per * 1e6);
+    // What every place request costs the read side besides the engine: the API key lookup
+    // and the idempotency lookups (a miss before submitting, a hit after).
+    let point = 20_000u64;
+    let t = Instant::now();
+    for u in 0..point {
+        let user = qt_core::UserId(1 + u % spec.users);
+        let _ = reader.user_by_key_hash("no-such-key")?;
+        let _ = reader.idempotency_at(user, "no-such-key", 0)?;
+    }
+    let per = t.elapsed().as_secs_f64() / (2 * point) as f64;
+    println!("{{\"bench\":\"read_point\",\"queries\":{},\"mean_us\":{:.1}}}", 2 * point, per * 1e6);
     drop((proj, reader, store));
     std::fs::remove_dir_all(&dir)?;
     Ok(())
