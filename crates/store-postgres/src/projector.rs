@@ -317,8 +317,15 @@ async fn project_command(
             Event::OrderRejected { order_id, reason, .. } => {
                 if let Command::Place(o) = &cmd.cmd {
                     if o.order_id == *order_id {
-                        insert_order(scratch, new_view(o, OrderStatus::Rejected, Some(*reason), ts, seq));
                         rejected_place = Some(*reason);
+                        // Written at once and kept out of the batch's map: with
+                        // DUPLICATE_ORDER_ID the id belongs to a live order whose later
+                        // changes in this batch must not land on the refused one. An id
+                        // the batch already knows, or that the table has, is left alone.
+                        if !scratch.orders.contains_key(&order_id.0) {
+                            let view = new_view(o, OrderStatus::Rejected, Some(*reason), ts, seq);
+                            write_orders(tx, &[&view]).await?;
+                        }
                     }
                 }
             }
@@ -672,45 +679,7 @@ async fn flush_orders(tx: &Transaction<'_>, s: &Scratch) -> Result<(), StoreErro
             Touched::Old(_) => None,
         })
         .collect();
-    if !new.is_empty() {
-        let id: Vec<i64> = new.iter().map(|o| to_sql(o.order_id.0)).collect::<Result<_, _>>()?;
-        let user: Vec<i64> = new.iter().map(|o| to_sql(o.user_id.0)).collect::<Result<_, _>>()?;
-        let symbol: Vec<i32> = new.iter().map(|o| i32::from(o.symbol_id.0)).collect();
-        let coid: Vec<Option<&str>> = new.iter().map(|o| o.client_order_id.as_deref()).collect();
-        let side: Vec<&str> = new.iter().map(|o| o.side.as_str()).collect();
-        let kind: Vec<&str> = new.iter().map(|o| o.order_type.as_str()).collect();
-        let tif: Vec<&str> = new.iter().map(|o| o.tif.as_str()).collect();
-        let price: Vec<Option<i64>> = new.iter().map(|o| o.price).collect();
-        let stop: Vec<Option<i64>> = new.iter().map(|o| o.stop_price).collect();
-        let qty: Vec<i64> = new.iter().map(|o| o.qty).collect();
-        let filled: Vec<i64> = new.iter().map(|o| o.filled).collect();
-        let quote: Vec<i64> = new.iter().map(|o| o.quote_filled).collect();
-        let fees: Vec<i64> = new.iter().map(|o| o.fees).collect();
-        let status: Vec<&str> = new.iter().map(|o| o.status.as_str()).collect();
-        let post_only: Vec<bool> = new.iter().map(|o| o.post_only).collect();
-        let stp: Vec<&str> = new.iter().map(|o| o.stp.as_str()).collect();
-        let triggered: Vec<bool> = new.iter().map(|o| o.triggered).collect();
-        let reject: Vec<Option<String>> = new.iter().map(|o| reason_name(o.reject_reason.as_ref())).collect();
-        let cancel: Vec<Option<String>> = new.iter().map(|o| reason_name(o.cancel_reason.as_ref())).collect();
-        let created: Vec<i64> = new.iter().map(|o| o.created_ts).collect();
-        let updated: Vec<i64> = new.iter().map(|o| o.updated_ts).collect();
-        let seq: Vec<i64> = new.iter().map(|o| to_sql(o.cmd_seq)).collect::<Result<_, _>>()?;
-        tx.execute(
-            "INSERT INTO orders (order_id, user_id, symbol_id, client_order_id, side, type, tif, price, stop_price, qty, \
-             filled, quote_filled, fees, status, post_only, stp, triggered, reject_reason, cancel_reason, created_ts, \
-             updated_ts, cmd_seq) \
-             SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::INTEGER[], $4::TEXT[], $5::TEXT[], $6::TEXT[], \
-             $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::BIGINT[], $13::BIGINT[], \
-             $14::TEXT[], $15::BOOLEAN[], $16::TEXT[], $17::BOOLEAN[], $18::TEXT[], $19::TEXT[], $20::BIGINT[], \
-             $21::BIGINT[], $22::BIGINT[]) \
-             ON CONFLICT (order_id) DO NOTHING",
-            &[
-                &id, &user, &symbol, &coid, &side, &kind, &tif, &price, &stop, &qty, &filled, &quote, &fees, &status,
-                &post_only, &stp, &triggered, &reject, &cancel, &created, &updated, &seq,
-            ],
-        )
-        .await?;
-    }
+    write_orders(tx, &new).await?;
     let old: Vec<(u64, &Delta)> = s
         .orders
         .iter()
@@ -746,5 +715,50 @@ async fn flush_orders(tx: &Transaction<'_>, s: &Scratch) -> Result<(), StoreErro
         )
         .await?;
     }
+    Ok(())
+}
+
+/// Inserts whole order rows (one statement); an id already in the table is left alone.
+async fn write_orders(tx: &Transaction<'_>, new: &[&OrderView]) -> Result<(), StoreError> {
+    if new.is_empty() {
+        return Ok(());
+    }
+    let id: Vec<i64> = new.iter().map(|o| to_sql(o.order_id.0)).collect::<Result<_, _>>()?;
+    let user: Vec<i64> = new.iter().map(|o| to_sql(o.user_id.0)).collect::<Result<_, _>>()?;
+    let symbol: Vec<i32> = new.iter().map(|o| i32::from(o.symbol_id.0)).collect();
+    let coid: Vec<Option<&str>> = new.iter().map(|o| o.client_order_id.as_deref()).collect();
+    let side: Vec<&str> = new.iter().map(|o| o.side.as_str()).collect();
+    let kind: Vec<&str> = new.iter().map(|o| o.order_type.as_str()).collect();
+    let tif: Vec<&str> = new.iter().map(|o| o.tif.as_str()).collect();
+    let price: Vec<Option<i64>> = new.iter().map(|o| o.price).collect();
+    let stop: Vec<Option<i64>> = new.iter().map(|o| o.stop_price).collect();
+    let qty: Vec<i64> = new.iter().map(|o| o.qty).collect();
+    let filled: Vec<i64> = new.iter().map(|o| o.filled).collect();
+    let quote: Vec<i64> = new.iter().map(|o| o.quote_filled).collect();
+    let fees: Vec<i64> = new.iter().map(|o| o.fees).collect();
+    let status: Vec<&str> = new.iter().map(|o| o.status.as_str()).collect();
+    let post_only: Vec<bool> = new.iter().map(|o| o.post_only).collect();
+    let stp: Vec<&str> = new.iter().map(|o| o.stp.as_str()).collect();
+    let triggered: Vec<bool> = new.iter().map(|o| o.triggered).collect();
+    let reject: Vec<Option<String>> = new.iter().map(|o| reason_name(o.reject_reason.as_ref())).collect();
+    let cancel: Vec<Option<String>> = new.iter().map(|o| reason_name(o.cancel_reason.as_ref())).collect();
+    let created: Vec<i64> = new.iter().map(|o| o.created_ts).collect();
+    let updated: Vec<i64> = new.iter().map(|o| o.updated_ts).collect();
+    let seq: Vec<i64> = new.iter().map(|o| to_sql(o.cmd_seq)).collect::<Result<_, _>>()?;
+    tx.execute(
+        "INSERT INTO orders (order_id, user_id, symbol_id, client_order_id, side, type, tif, price, stop_price, qty, \
+         filled, quote_filled, fees, status, post_only, stp, triggered, reject_reason, cancel_reason, created_ts, \
+         updated_ts, cmd_seq) \
+         SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::INTEGER[], $4::TEXT[], $5::TEXT[], $6::TEXT[], \
+         $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::BIGINT[], $13::BIGINT[], \
+         $14::TEXT[], $15::BOOLEAN[], $16::TEXT[], $17::BOOLEAN[], $18::TEXT[], $19::TEXT[], $20::BIGINT[], \
+         $21::BIGINT[], $22::BIGINT[]) \
+         ON CONFLICT (order_id) DO NOTHING",
+        &[
+            &id, &user, &symbol, &coid, &side, &kind, &tif, &price, &stop, &qty, &filled, &quote, &fees, &status,
+            &post_only, &stp, &triggered, &reject, &cancel, &created, &updated, &seq,
+        ],
+    )
+    .await?;
     Ok(())
 }

@@ -351,7 +351,30 @@ async fn the_postgres_read_model_answers_exactly_like_the_sqlite_one() {
             ..CommandMeta::default()
         }));
     }
-    let applied = run(&mut ex, cmds);
+    let mut applied = run(&mut ex, cmds);
+    // A place that reuses a live order's id (refused: DUPLICATE_ORDER_ID), then a cancel
+    // of that live order in the same batch: the live row must take the cancel, the
+    // refused place must not overwrite it.
+    let live = applied
+        .iter()
+        .rev()
+        .find_map(|(c, _)| match &c.cmd {
+            Command::Place(o) if ex.order(o.order_id).is_some() => Some(o.clone()),
+            _ => None,
+        })
+        .expect("a live order");
+    let next = applied.last().unwrap().0.seq;
+    let ts = applied.last().unwrap().0.ts;
+    let mut dup = live.clone();
+    dup.user = UserId(if live.user.0 == 1 { 2 } else { 1 });
+    dup.qty = qt_core::Qty(live.qty.0 + 1);
+    let tail = vec![
+        CommandEnvelope::new(next + 1, ts + 1, Command::Place(dup)),
+        CommandEnvelope::new(next + 2, ts + 2, Command::Cancel { user: live.user, order_id: live.order_id }),
+    ];
+    applied.extend(run(&mut ex, tail));
+    let n = applied.len();
+    assert!(format!("{:?}", applied[n - 2].1).contains("DuplicateOrderId"), "{:?}", applied[n - 2].1);
 
     let pg = store(url).await;
     let mut p = pg.projector();
@@ -406,6 +429,8 @@ async fn the_postgres_read_model_answers_exactly_like_the_sqlite_one() {
         }
     }
     assert!(compared > 100, "compared {compared} orders");
+    let row = pr.order(live.user, live.order_id).await.unwrap().unwrap();
+    assert_eq!((row.status, row.qty), (OrderStatus::Cancelled, live.qty.0), "the live order took the cancel");
     drop(lr);
     drop(lite);
     let _ = std::fs::remove_dir_all(&dir);
