@@ -234,8 +234,9 @@ impl RunConfig {
         // Variables of the distributed roles (QT_DATABASE__URL, …) are not ours: only keys
         // this struct knows are taken, so they never make `run` fail.
         figment = figment.merge(Env::prefixed("QT_").split("__").filter(|k| {
-            let top = k.as_str().split('.').next().unwrap_or("");
-            KNOWN_KEYS.contains(&top)
+            // The filter may see the key before or after `__` becomes `.`.
+            let top = k.as_str().split("__").next().and_then(|k| k.split('.').next()).unwrap_or("");
+            KNOWN_KEYS.iter().any(|known| known.eq_ignore_ascii_case(top))
         }));
         let mut config: RunConfig = figment.extract().map_err(|e| ConfigError::Load(flatten_figment(e)))?;
         if let Some(v) = &flags.listen {

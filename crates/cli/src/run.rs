@@ -1,5 +1,14 @@
 //! `quanttrader run`: the all-in-one exchange with its simulator, in one process.
 
+/// Prints a line to stdout, ignoring a closed stdout: a server must not die because
+/// whoever started it stopped reading (`println!` would panic on EPIPE).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 use anyhow::{Context, Result};
 use clap::Args;
 use qt_api::{Application, Overrides, RunConfig};
@@ -61,21 +70,21 @@ async fn serve(config: RunConfig) -> Result<()> {
     let app = Application::build(config).await.context("starting quanttrader")?;
     let url = format!("http://{}", app.local_addr());
     let creds_path = app.data_dir().join(qt_api::app::CREDENTIALS_FILE);
-    println!("QuantTrader is running at {url}");
+    say!("QuantTrader is running at {url}");
     if web.is_some() {
-        println!("  trading screen  {url}/");
+        say!("  trading screen  {url}/");
     }
-    println!("  API             {url}/api/symbols   (OpenAPI: {url}/openapi.json)");
+    say!("  API             {url}/api/symbols   (OpenAPI: {url}/openapi.json)");
     if app.first_start {
-        println!("  First start: these credentials are shown once and kept in {} (mode 0600):", creds_path.display());
-        println!("    admin token   {}", app.credentials.admin_token);
+        say!("  First start: these credentials are shown once and kept in {} (mode 0600):", creds_path.display());
+        say!("    admin token   {}", app.credentials.admin_token);
         if let (Some(id), Some(key)) = (&app.credentials.demo_user_id, &app.credentials.demo_api_key) {
-            println!("    demo user     id {id}, API key {key}");
+            say!("    demo user     id {id}, API key {key}");
         }
     } else {
-        println!("  Credentials (admin token, demo API key): {}", creds_path.display());
+        say!("  Credentials (admin token, demo API key): {}", creds_path.display());
     }
-    println!("  Stop with Ctrl-C.");
+    say!("  Stop with Ctrl-C.");
     app.run_until(shutdown_signal()).await.context("serving")?;
     Ok(())
 }

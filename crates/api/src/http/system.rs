@@ -37,7 +37,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "system",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    metrics::gauge!("qt_ws_clients").set(state.ws_clients.load(Ordering::Relaxed) as f64);
+    metrics::gauge!("qt_websocket_connections").set(state.ws_clients.load(Ordering::Relaxed) as f64);
     metrics::gauge!("qt_last_seq").set(state.engine.status.last_seq.load(Ordering::Relaxed) as f64);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }

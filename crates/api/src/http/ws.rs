@@ -104,7 +104,13 @@ async fn session(socket: WebSocket, state: AppState) {
                     break;
                 }
                 msg = out_rx.recv() => match msg {
-                    Some(m) => if sink.send(m).await.is_err() { break },
+                    // A client that stopped reading can block this send forever: a kill
+                    // then drops the connection without the close frame.
+                    Some(m) => tokio::select! {
+                        biased;
+                        _ = &mut killed => break,
+                        sent = sink.send(m) => if sent.is_err() { break },
+                    },
                     None => break,
                 },
             }
