@@ -110,6 +110,29 @@ impl Reader {
         Ok(self.pool.get()?)
     }
 
+    /// Runs an ordered list query for one page: asks for one row more than `limit`, so
+    /// the cursor of the page's last row is returned only when more rows follow.
+    fn keyset_page<T, C>(
+        &self,
+        mut sql: String,
+        mut args: Vec<Value>,
+        limit: u32,
+        map: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+        cursor_of: impl Fn(&T) -> C,
+    ) -> Result<(Vec<T>, Option<C>), StoreError> {
+        sql.push_str(" LIMIT ?");
+        args.push(Value::Integer(i64::from(limit) + 1));
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows: Vec<T> = stmt.query_map(params_from_iter(args), map)?.collect::<Result<_, _>>()?;
+        if rows.len() <= limit as usize {
+            return Ok((rows, None));
+        }
+        rows.truncate(limit as usize);
+        let next = rows.last().map(cursor_of);
+        Ok((rows, next))
+    }
+
     fn user_where(&self, clause: &str, value: Value) -> Result<Option<UserRow>, StoreError> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(&format!(
@@ -199,19 +222,8 @@ impl Reader {
             args.push(Value::Integer(ts));
             args.push(Value::Integer(to_sql(id)?));
         }
-        sql.push_str(" ORDER BY created_ts DESC, order_id DESC LIMIT ?");
-        args.push(Value::Integer(i64::from(limit) + 1));
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let mut rows: Vec<OrderView> =
-            stmt.query_map(params_from_iter(args), OrderView::from_row)?.collect::<Result<_, _>>()?;
-        let next = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last().map(|o| (o.created_ts, o.order_id.0))
-        } else {
-            None
-        };
-        Ok((rows, next))
+        sql.push_str(" ORDER BY created_ts DESC, order_id DESC");
+        self.keyset_page(sql, args, limit, OrderView::from_row, |o| (o.created_ts, o.order_id.0))
     }
 
     /// Ids of `user`'s open orders (optionally of one symbol), ascending: what a mass
@@ -254,19 +266,8 @@ impl Reader {
             args.push(Value::Integer(ts));
             args.push(Value::Integer(id));
         }
-        sql.push_str(" ORDER BY ts DESC, execution_id DESC LIMIT ?");
-        args.push(Value::Integer(i64::from(limit) + 1));
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let mut rows: Vec<ExecutionRow> =
-            stmt.query_map(params_from_iter(args), ExecutionRow::from_row)?.collect::<Result<_, _>>()?;
-        let next = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last().map(|e| (e.ts, e.execution_id))
-        } else {
-            None
-        };
-        Ok((rows, next))
+        sql.push_str(" ORDER BY ts DESC, execution_id DESC");
+        self.keyset_page(sql, args, limit, ExecutionRow::from_row, |e| (e.ts, e.execution_id))
     }
 
     /// `user`'s balances, by asset id.

@@ -478,3 +478,58 @@ fn rejected_duplicate_order_id_leaves_the_existing_order_alone() {
         assert_matches_engine(&reader, &d.ex, &[alice, bob]);
     }
 }
+
+#[test]
+fn readers_run_while_the_engine_thread_writes() {
+    use qt_engine::ports::Journal;
+    use qt_testkit::workload::{Workload, WorkloadSpec};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = TempDir::new("concurrent");
+    let store = Store::open(dir.path()).unwrap();
+    let w = Workload::generate(&WorkloadSpec { symbols: 1, users: 50, orders_per_book: 100, ops: 2_000, seed: 5 });
+    let mut ex = qt_engine::Exchange::new(qt_engine::EngineConfig::default());
+    let log: Vec<_> = w
+        .setup
+        .iter()
+        .chain(&w.ops)
+        .map(|c| {
+            let mut out = Vec::new();
+            ex.apply(c, &mut out);
+            (c.clone(), out)
+        })
+        .collect();
+    let reader = store.reader().unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let threads: Vec<_> = (0..3u64)
+        .map(|i| {
+            let (reader, done) = (reader.clone(), done.clone());
+            std::thread::spawn(move || {
+                let (mut reads, mut last_seen) = (0u64, 0);
+                while !done.load(Ordering::Relaxed) {
+                    let user = UserId(1 + i);
+                    reader.orders(user, &OrderFilter { limit: 10, ..OrderFilter::default() }).unwrap();
+                    reader.balances(user).unwrap();
+                    reader.trades(qt_core::SymbolId(0), 10).unwrap();
+                    let seen = reader.projected_seq().unwrap();
+                    assert!(seen >= last_seen, "the read model never goes back");
+                    last_seen = seen;
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    let mut journal = store.journal().unwrap();
+    let mut proj = store.projector().unwrap();
+    for chunk in log.chunks(16) {
+        journal.append(&chunk.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>()).unwrap();
+        proj.project(&chunk.iter().map(|(c, e)| Projected { command: c, events: e }).collect::<Vec<_>>()).unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    for t in threads {
+        assert!(t.join().unwrap() > 0, "every reader got to read");
+    }
+    assert_eq!(reader.projected_seq().unwrap(), log.len() as u64);
+    assert_matches_engine(&reader, &ex, &(1..=50).map(UserId).collect::<Vec<_>>());
+}
