@@ -411,6 +411,25 @@ async function main() {
       await eventually(async () => num(await page.locator('[data-asset=USD] td').nth(2).innerText()) === 0, 'USD reservation released');
     }, { needs: ['place a resting limit order and see it in open orders'] });
 
+    await step('orders from another client with the same key arrive live over the WebSocket', async () => {
+      // The screen does not poll: only the private "orders" channel can bring these in.
+      const book = await server.api('GET', `/api/market-data/orderbook/${SYMBOL}?depth=1`);
+      const price = offsetPrice(book.bids[0][0], sym.tick_size, -300);
+      const body = { symbol: SYMBOL, side: 'BUY', type: 'LIMIT', quantity: smallQuantity(sym, price), price, stop_price: null, time_in_force: 'GTC', post_only: false, client_order_id: `e2e-other-${Date.now()}` };
+      const r = await fetch(`${server.base}/api/orders`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${user.api_key}`, 'Idempotency-Key': body.client_order_id },
+        body: JSON.stringify(body),
+      });
+      const placed = await r.json();
+      expect(r.status === 201, `order placed by the other client: ${r.status} ${JSON.stringify(placed)}`);
+      const row = page.locator(`[data-testid=open-order-row][data-order-id="${placed.order_id}"]`);
+      await row.waitFor({ timeout: 10_000 });
+      await server.api('DELETE', `/api/orders/${placed.order_id}`, undefined, user.api_key);
+      await row.waitFor({ state: 'detached', timeout: 10_000 });
+      await eventually(async () => num(await page.locator('[data-asset=USD] td').nth(2).innerText()) === 0, 'USD reservation released on screen');
+    }, { needs: ['sign in with an API key'] });
+
     await step('a stop order waits for its trigger in open orders, then is cancelled', async () => {
       const book = await server.api('GET', `/api/market-data/orderbook/${SYMBOL}?depth=1`);
       expect(book.asks.length > 0, 'the simulator quotes an ask');
