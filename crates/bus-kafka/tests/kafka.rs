@@ -272,3 +272,48 @@ async fn a_consumer_that_crashes_before_committing_sees_the_batch_again_and_effe
     let rest = c.next_batch(100, Duration::from_secs(8)).await.unwrap();
     assert!(rest.is_empty(), "{rest:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sink_routes_trades_to_prices_by_symbol_and_to_both_users_executions() {
+    let Some(b) = brokers("the_sink_routes_trades_to_prices_by_symbol_and_to_both_users_executions") else { return };
+    let cfg = config(b);
+    ensure_topics(&cfg).await.unwrap();
+    let producer = Arc::new(BusProducer::new(&cfg, "matching-0").unwrap());
+    let mut sink = KafkaEventSink::new(&cfg, producer, "matching-0", 0);
+    let trade = Event::Trade {
+        trade_id: qt_core::TradeId(1),
+        symbol: qt_core::SymbolId(3),
+        price: qt_core::Price(100),
+        qty: qt_core::Qty(2),
+        taker_side: qt_core::Side::Buy,
+        maker_order: OrderId(10),
+        maker_user: UserId(7),
+        taker_order: OrderId(11),
+        taker_user: UserId(8),
+        maker_fee: qt_core::Amount(0),
+        taker_fee: qt_core::Amount(1),
+    };
+    sink.publish_async(&[EventEnvelope { seq: 1, cmd_seq: 1, ts: 5, event: trade.clone() }]).await.unwrap();
+    let topics = [cfg.topic(topic::PRICES), cfg.topic(topic::EXECUTIONS), cfg.topic(topic::EVENTS)];
+    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let mut c =
+        EffectConsumer::new(&cfg, &format!("{}{}", cfg.topic_prefix, group::MARKET_DATA), &refs, Dedup::new()).unwrap();
+    let mut got: Vec<(String, String)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.len() < 4 && Instant::now() < deadline {
+        for r in c.next_batch(10, Duration::from_secs(2)).await.unwrap() {
+            let e: EventEnvelope = r.decode().unwrap();
+            assert_eq!(e.event, trade);
+            assert_eq!((r.source.as_str(), r.seq), ("matching-0", 1));
+            let short = r.topic.strip_prefix(&cfg.topic_prefix).unwrap().to_string();
+            got.push((short, String::from_utf8(r.key.unwrap()).unwrap()));
+        }
+    }
+    got.sort();
+    let want: Vec<(String, String)> =
+        [("events", "matching-0"), ("executions", "7"), ("executions", "8"), ("prices", "3")]
+            .iter()
+            .map(|(t, k)| (t.to_string(), k.to_string()))
+            .collect();
+    assert_eq!(got, want);
+}
