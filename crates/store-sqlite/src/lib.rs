@@ -16,7 +16,6 @@
 //!   journal from seq 1 rebuild it to the same rows.
 //! - [`Reader`] answers the queries from a pool of read-only connections; it is `Clone +
 //!   Send + Sync` and never blocks the writers (WAL readers see the last committed batch).
-//!
 //! - WAL checkpoints run on a background thread of the [`Store`], never inside a writer's
 //!   commit; the thread ends when the store and every handle opened from it are dropped.
 //!
@@ -88,7 +87,7 @@ const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
 /// How durably a writer connection commits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Sync {
+enum Durability {
     /// fsync the WAL on every commit: a commit that returned survives power loss.
     Full,
     /// fsync only at checkpoints: a commit survives a crash of the process, and the
@@ -125,7 +124,7 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
         let path = dir.join(DB_FILE);
-        let mut conn = open_writer(&path, Sync::Full)?;
+        let mut conn = open_writer(&path, Durability::Full)?;
         // Must precede the first write of a new file (switching to WAL is one); ignored for
         // an existing file, which keeps its page size.
         conn.pragma_update(None, "page_size", PAGE_SIZE)?;
@@ -147,19 +146,19 @@ impl Store {
 
     /// The command journal, on its own connection with `synchronous=FULL`.
     pub fn journal(&self) -> Result<SqliteJournal, StoreError> {
-        Ok(SqliteJournal::new(open_writer(&self.inner.path, Sync::Full)?, self.clone()))
+        Ok(SqliteJournal::new(open_writer(&self.inner.path, Durability::Full)?, self.clone()))
     }
 
     /// The snapshot store, on its own connection (`synchronous=FULL`: the journal may be
     /// truncated behind a snapshot, which then must be on disk).
     pub fn snapshots(&self) -> Result<SqliteSnapshots, StoreError> {
-        Ok(SqliteSnapshots::new(open_writer(&self.inner.path, Sync::Full)?, self.clone()))
+        Ok(SqliteSnapshots::new(open_writer(&self.inner.path, Durability::Full)?, self.clone()))
     }
 
     /// The read-model projector, on its own connection with `synchronous=NORMAL`: it is
     /// rebuilt from the journal after a crash, so it need not pay an fsync per batch.
     pub fn projector(&self) -> Result<Projector, StoreError> {
-        Projector::new(open_writer(&self.inner.path, Sync::Normal)?, self.clone())
+        Projector::new(open_writer(&self.inner.path, Durability::Normal)?, self.clone())
     }
 
     /// A pool of read-only connections for the query side.
@@ -168,7 +167,7 @@ impl Store {
     }
 }
 
-fn open_writer(path: &Path, sync: Sync) -> Result<Connection, StoreError> {
+fn open_writer(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -182,9 +181,9 @@ fn open_writer(path: &Path, sync: Sync) -> Result<Connection, StoreError> {
     conn.pragma_update(
         None,
         "synchronous",
-        match sync {
-            Sync::Full => "FULL",
-            Sync::Normal => "NORMAL",
+        match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
         },
     )?;
     Ok(conn)
