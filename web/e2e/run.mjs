@@ -348,6 +348,8 @@ async function main() {
     }, { needs: ['market data shows without signing in'] });
 
     const form = () => page.getByTestId('order-form');
+    /** The quote asset's "Reserved" cell of the balances table, as a number. */
+    const quoteReserved = async () => num(await page.locator(`[data-asset="${sym.quote_asset}"] td`).nth(2).innerText());
     const result = () => page.getByTestId('order-result');
     let restingId = null;
     let restingPrice = null;
@@ -383,7 +385,7 @@ async function main() {
       await row.waitFor();
       const rowText = await row.innerText();
       expect(rowText.includes(SYMBOL) && rowText.includes('BUY'), `row shows the order: ${rowText}`);
-      await eventually(async () => num(await page.locator('[data-asset=USD] td').nth(2).innerText()) > 0, 'USD reserved for the order');
+      await eventually(async () => (await quoteReserved()) > 0, `${sym.quote_asset} reserved for the order`);
       await shot('03-open-order.png');
     }, { needs: ['sign in with an API key'] });
 
@@ -408,7 +410,7 @@ async function main() {
       await page.getByTestId('open-orders-empty').waitFor();
       const o = await server.api('GET', `/api/orders/${restingId}`, undefined, user.api_key);
       expect(o.status === 'CANCELLED', `server says ${o.status}`);
-      await eventually(async () => num(await page.locator('[data-asset=USD] td').nth(2).innerText()) === 0, 'USD reservation released');
+      await eventually(async () => (await quoteReserved()) === 0, 'USD reservation released');
     }, { needs: ['place a resting limit order and see it in open orders'] });
 
     await step('orders from another client with the same key arrive live over the WebSocket', async () => {
@@ -427,7 +429,7 @@ async function main() {
       await row.waitFor({ timeout: 10_000 });
       await server.api('DELETE', `/api/orders/${placed.order_id}`, undefined, user.api_key);
       await row.waitFor({ state: 'detached', timeout: 10_000 });
-      await eventually(async () => num(await page.locator('[data-asset=USD] td').nth(2).innerText()) === 0, 'USD reservation released on screen');
+      await eventually(async () => (await quoteReserved()) === 0, 'USD reservation released on screen');
     }, { needs: ['sign in with an API key'] });
 
     await step('a stop order waits for its trigger in open orders, then is cancelled', async () => {
@@ -453,12 +455,12 @@ async function main() {
       const o = await server.api('GET', `/api/orders/${m[1]}`, undefined, user.api_key);
       expect(o.status === 'CANCELLED' && o.time_in_force === 'IOC', `server has ${o.status} ${o.time_in_force}`);
       // The stop held a reservation too; the next step's "before" balance must not include it.
-      await eventually(async () => num(await page.locator('[data-asset=USD] td').nth(2).innerText()) === 0, 'USD reservation of the stop released');
+      await eventually(async () => (await quoteReserved()) === 0, 'USD reservation of the stop released');
     }, { needs: ['sign in with an API key'] });
 
     await step('a marketable order fills: trade history and balances change', async () => {
       // Compare against settled balances only: nothing reserved by an earlier order.
-      await eventually(async () => num(await page.locator('[data-asset=USD] td').nth(2).innerText()) === 0, 'no USD reserved before the fill');
+      await eventually(async () => (await quoteReserved()) === 0, 'no USD reserved before the fill');
       const usdBefore = num(await page.getByTestId(`balance-${sym.quote_asset}`).innerText());
       const btcBefore = num(await page.getByTestId(`balance-${sym.base_asset}`).innerText());
       const book = await server.api('GET', `/api/market-data/orderbook/${SYMBOL}?depth=1`);
