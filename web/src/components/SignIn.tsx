@@ -30,7 +30,7 @@ export function SignIn() {
           onChange={(e) => setKey(e.target.value)}
           aria-invalid={error ? true : undefined}
           aria-describedby={error ? 'api-key-error' : undefined}
-          placeholder="qt_…"
+          placeholder="qtk_…"
         />
         {error && (
           <p className="field-error" id="api-key-error" role="alert">
