@@ -4,7 +4,7 @@ import { makeStore, type Call } from '../test/fakes';
 import { renderWith } from '../test/render';
 import { OrderEntry } from './OrderEntry';
 
-async function setup(place: (c: Call) => { status?: number; body?: unknown } | undefined) {
+async function setup(place: (c: Call) => { status?: number; body?: unknown; headers?: Record<string, string> } | undefined) {
   localStorage.clear();
   const ctx = makeStore({ 'POST /api/orders': place });
   await ctx.store.start();
@@ -62,6 +62,14 @@ describe('OrderEntry', () => {
     await user.type(screen.getByLabelText('Quantity'), '0.1');
     await user.click(screen.getByRole('button', { name: 'Buy BTC' }));
     expect(await screen.findByTestId('error-form')).toHaveTextContent('Trading is halted (KILL_SWITCH)');
+  });
+
+  it('says when to try again after a rate limit', async () => {
+    const { user } = await setup(() => ({ status: 429, headers: { 'Retry-After': '3' }, body: { error: { code: 'RATE_LIMITED', message: 'too many requests', field: null } } }));
+    await user.type(screen.getByLabelText('Price'), '30000.00');
+    await user.type(screen.getByLabelText('Quantity'), '0.1');
+    await user.click(screen.getByRole('button', { name: 'Buy BTC' }));
+    expect(await screen.findByTestId('error-form')).toHaveTextContent('too many requests (RATE_LIMITED) Try again in 3 s.');
   });
 
   it('retries a network failure with the same idempotency key', async () => {

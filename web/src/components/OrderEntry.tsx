@@ -101,7 +101,9 @@ export function OrderEntry({ picked }: Props) {
       if (e instanceof ApiError) {
         retry.current = e.code === 'NETWORK_ERROR' || e.status >= 500 ? { form: snapshot, key, clientId } : null;
         const field = fieldForError(e.code, e.field);
-        setErrors({ [field]: field === 'form' ? `${e.message} (${e.code})` : e.message });
+        // A 429 says when to come back (Retry-After): tell the trader rather than let them hammer.
+        const wait = e.retryAfter !== null ? ` Try again in ${e.retryAfter} s.` : '';
+        setErrors({ [field]: (field === 'form' ? `${e.message} (${e.code})` : e.message) + wait });
       } else {
         setErrors({ form: String(e) });
       }
