@@ -19,7 +19,7 @@
 use crate::producer::{BusProducer, OutRecord};
 use crate::{header, header_u64, BusError, KafkaConfig};
 use qt_engine::ports::Journal;
-use qt_engine::CommandEnvelope;
+use qt_engine::{CommandEnvelope, EventEnvelope};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -297,6 +297,52 @@ impl KafkaJournal {
             }
         }
     }
+}
+
+/// Pairs a shard's events (as read from `events`, in order) with the commands that caused
+/// them, read from the shard's journal: what the PostgreSQL projector takes (it needs the
+/// command for user names, idempotency keys, listed symbols and refused places).
+/// Consecutive events of one `cmd_seq` form one pair; a command without events has none.
+pub async fn join_commands(
+    journal: &Arc<KafkaJournal>,
+    events: &[EventEnvelope],
+) -> Result<Vec<(CommandEnvelope, Vec<EventEnvelope>)>, BusError> {
+    let mut groups: Vec<(u64, Vec<EventEnvelope>)> = Vec::new();
+    for e in events {
+        match groups.last_mut() {
+            Some((seq, evs)) if *seq == e.cmd_seq => evs.push(e.clone()),
+            _ => groups.push((e.cmd_seq, vec![e.clone()])),
+        }
+    }
+    let (Some(first), Some(last)) = (groups.first().map(|g| g.0), groups.last().map(|g| g.0)) else {
+        return Ok(vec![]);
+    };
+    let (lo, hi) = (first.min(last), first.max(last));
+    let mut commands = std::collections::HashMap::new();
+    let mut from = lo;
+    while from <= hi {
+        let want = usize::try_from(hi - from + 1).unwrap_or(usize::MAX).min(10_000);
+        let got = journal.read_from_async(from, want).await?;
+        let Some(end) = got.last().map(|c| c.seq) else { break };
+        for c in got.into_iter().filter(|c| c.seq <= hi) {
+            commands.insert(c.seq, c);
+        }
+        from = end + 1;
+    }
+    groups
+        .into_iter()
+        .map(|(seq, evs)| match commands.remove(&seq) {
+            Some(c) => Ok((c, evs)),
+            None => Err(BusError::BadRecord {
+                topic: journal.topic.clone(),
+                partition: journal.partition,
+                offset: -1,
+                what: format!(
+                    "command {seq} of an event is not in the journal (retention, or another shard's journal)"
+                ),
+            }),
+        })
+        .collect()
 }
 
 fn transient_metadata(e: &rdkafka::error::KafkaError) -> bool {

@@ -9,7 +9,7 @@
 //! | `executions` | matching | user id (a trade goes to both users) | `EventEnvelope`: order lifecycle, fills, balances, positions | risk/settlement (`risk-engine-group`), ingestion replies |
 //! | `prices` | matching | symbol id | `EventEnvelope`: trades and book deltas | market-data (`market-data-group`) |
 //! | `risk-events` | matching, risk | user id (`global` for the global kill switch) | `EventEnvelope`: rejections, limit and kill-switch changes | risk (`risk-engine-group`), market-data private stream |
-//! | `events` | matching | source (shard) name | every `EventEnvelope` of a shard, in order | projector to PostgreSQL (`projector-group`) |
+//! | `events` | matching | source (shard) name | every `EventEnvelope` of a shard, in order | projector to PostgreSQL (`projector-group`), paired with their commands by [`join_commands`] |
 //!
 //! Topic and group names are those of seed 004 plus `commands.matching`, `events` and
 //! `projector-group`, which the pipeline needs. Partition counts, replication factor and
@@ -23,7 +23,8 @@
 //!   `kafka-console-consumer`, and the same bytes the all-in-one journal stores.
 //! - Every record carries headers `qt-source` (who sequenced it) and `qt-seq` (its
 //!   sequence number at that source, decimal ASCII); events also `qt-cmd-seq` and
-//!   `qt-type`. Consumers de-duplicate by `(source, seq)`.
+//!   `qt-type`. Consumers de-duplicate by `(source, seq)` within a partition (a source's
+//!   sequence only increases per partition; see [`EffectConsumer`]).
 //! - Producers are idempotent (`enable.idempotence`, `acks=all`) and every send returns
 //!   only after the delivery report: nothing is acknowledged that Kafka has not persisted
 //!   on all in-sync replicas. A failed batch may be partly written; retrying it is safe
@@ -41,7 +42,7 @@ mod sink;
 mod topics;
 
 pub use consumer::{Dedup, EffectConsumer, Received};
-pub use journal::{KafkaJournal, SyncJournal};
+pub use journal::{join_commands, KafkaJournal, SyncJournal};
 pub use producer::{BusProducer, OutRecord};
 pub use sink::{route, KafkaEventSink, Route, SyncEventSink};
 pub use topics::{ensure_topics, TopicReport};

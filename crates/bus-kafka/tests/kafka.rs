@@ -5,8 +5,8 @@
 
 use hdrhistogram::Histogram;
 use qt_bus_kafka::{
-    ensure_topics, group, topic, BusError, BusProducer, Dedup, EffectConsumer, KafkaConfig, KafkaEventSink,
-    KafkaJournal, OutRecord, SyncJournal,
+    ensure_topics, group, join_commands, topic, BusError, BusProducer, Dedup, EffectConsumer, KafkaConfig,
+    KafkaEventSink, KafkaJournal, OutRecord, SyncJournal,
 };
 use qt_core::{OrderId, UserId};
 use qt_engine::ports::{EventSink as _, Journal as _};
@@ -335,4 +335,35 @@ async fn the_sink_routes_trades_to_prices_by_symbol_and_to_both_users_executions
             .map(|(t, k)| (t.to_string(), k.to_string()))
             .collect();
     assert_eq!(got, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_read_back_are_paired_with_their_commands_from_the_journal() {
+    let Some(b) = brokers("events_read_back_are_paired_with_their_commands_from_the_journal") else { return };
+    let cfg = config(b);
+    ensure_topics(&cfg).await.unwrap();
+    let producer = Arc::new(BusProducer::new(&cfg, "matching-1").unwrap());
+    let journal =
+        Arc::new(KafkaJournal::new(&cfg, Arc::clone(&producer), cfg.topic(topic::COMMANDS_MATCHING), 1).unwrap());
+    journal.append_async(&(1..=6).map(cancel).collect::<Vec<_>>()).await.unwrap();
+    // Commands 2 and 5 caused no events; 3 caused two.
+    let ev = |seq, cmd_seq| EventEnvelope { seq, cmd_seq, ts: 0, event: Event::UserCreated { user: UserId(seq) } };
+    let events = vec![ev(1, 1), ev(2, 3), ev(3, 3), ev(4, 4), ev(5, 6)];
+    let mut sink = KafkaEventSink::new(&cfg, producer, "matching-1", 0);
+    sink.publish_async(&events).await.unwrap();
+
+    let t = cfg.topic(topic::EVENTS);
+    let mut c =
+        EffectConsumer::new(&cfg, &format!("{}{}", cfg.topic_prefix, group::PROJECTOR), &[&t], Dedup::new()).unwrap();
+    let mut got: Vec<EventEnvelope> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.len() < events.len() && Instant::now() < deadline {
+        got.extend(c.next_batch(100, Duration::from_secs(2)).await.unwrap().iter().map(|r| r.decode().unwrap()));
+    }
+    let pairs = join_commands(&journal, &got).await.unwrap();
+    let shape: Vec<(u64, Vec<u64>)> = pairs.iter().map(|(c, e)| (c.seq, e.iter().map(|e| e.seq).collect())).collect();
+    assert_eq!(shape, vec![(1, vec![1]), (3, vec![2, 3]), (4, vec![4]), (6, vec![5])]);
+    assert!(pairs.iter().all(|(c, _)| *c == cancel(c.seq)));
+    // An event whose command is not in this journal is an error, never a silent skip.
+    assert!(join_commands(&journal, &[ev(9, 99)]).await.is_err());
 }
