@@ -5,7 +5,8 @@
 #
 # The E2E runs the DEBUG build of the server: 10-rust has already compiled the workspace in
 # debug, so bringing `quanttrader` up to date costs seconds, where a release (LTO) build would
-# cost most of this step's share of CI.
+# cost most of this step's share of CI. Run alone on a machine where 10-rust never ran, the
+# build compiles the workspace's tests too (the price of sharing 10-rust's artifacts).
 set -euo pipefail
 
 usage() {
@@ -19,8 +20,8 @@ Playwright E2E against `quanttrader run` in headless Chromium.
   --help          this text
 
 Environment:
-  QT_BIN          server binary to test against (default: `cargo build -p quanttrader`,
-                  debug, in $CARGO_TARGET_DIR, incremental on 10-rust's build)
+  QT_BIN          server binary to test against (default: the debug build in
+                  $CARGO_TARGET_DIR, brought up to date incrementally on 10-rust's build)
   QT_CACHE        cache root (default ~/.cache/quanttrader), see scripts/lib/common.sh
 Artifacts: web/e2e/artifacts/ (screenshots, server log).
 EOF
@@ -78,8 +79,14 @@ test -s dist/index.html
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$QT_CACHE/cargo-target}"
 bin="${QT_BIN:-$CARGO_TARGET_DIR/debug/quanttrader}"
 if [ -z "${QT_BIN:-}" ]; then
-  log "cargo build -p quanttrader (debug)"
-  (cd "$root" && nice -n 10 cargo build --locked -p quanttrader)
+  # Not `cargo build -p quanttrader`: with one package selected Cargo resolves features for
+  # that package alone (no dev-dependencies), which differs from 10-rust's
+  # `cargo test --workspace` for serde, syn, tokio, hyper, … and would compile the whole
+  # dependency tree a second time. Building the same targets as `cargo test` (bins, tests,
+  # examples; not benches, which use the release profile) resolves features identically,
+  # so after 10-rust this only links what changed.
+  log "cargo build --workspace --bins --tests --examples (debug, shares 10-rust's artifacts)"
+  (cd "$root" && nice -n 10 cargo build --workspace --locked --bins --tests --examples)
 fi
 
 # `run --help` must succeed and describe the flags we pass: a binary without the run command
