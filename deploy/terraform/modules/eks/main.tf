@@ -110,7 +110,7 @@ resource "aws_eks_cluster" "this" {
   tags = var.tags
 
   depends_on = [aws_iam_role_policy_attachment.cluster, aws_cloudwatch_log_group.cluster]
-  #checkov:skip=CKV_AWS_39:The public endpoint is off unless endpoint_public_access_cidrs names the networks allowed (envs: eks_public_endpoint_cidrs, empty everywhere).
+  #checkov:skip=CKV_AWS_39:The public endpoint is off unless endpoint_public_access is set, and then open only to endpoint_public_access_cidrs, never 0.0.0.0/0 (envs turn it on only when eks_public_endpoint_cidrs is not empty).
 }
 
 resource "aws_eks_access_entry" "admin" {
