@@ -174,7 +174,10 @@ module "eks" {
   admin_role_arns                    = var.eks_admin_role_arns
   external_secrets_secret_arn_prefix = module.secrets.arn_prefix
   external_secrets_kms_key_arn       = module.kms.key_arns["secrets"]
-  tags                               = local.tags
+  # The RDS-managed master secret (username, password) for the database connection string.
+  external_secrets_extra_secret_arns  = var.enable_rds ? [module.rds.master_user_secret_arn] : []
+  external_secrets_extra_kms_key_arns = var.enable_rds ? [module.kms.key_arns["data"]] : []
+  tags                                = local.tags
 }
 
 module "single_host" {
@@ -233,9 +236,12 @@ module "redis" {
   node_type                  = var.redis_node_type
   num_cache_clusters         = var.redis_num_cache_clusters
   kms_key_arn                = module.kms.key_arns["data"]
-  log_retention_days         = var.log_retention_days
-  logs_kms_key_arn           = module.kms.key_arns["logs"]
-  tags                       = local.tags
+  # Beside the other application secrets, readable by External Secrets.
+  auth_token_secret_name = "quanttrader/${var.environment}/redis-auth-token"
+  auth_token_kms_key_arn = module.kms.key_arns["secrets"]
+  log_retention_days     = var.log_retention_days
+  logs_kms_key_arn       = module.kms.key_arns["logs"]
+  tags                   = local.tags
 }
 
 module "kafka" {

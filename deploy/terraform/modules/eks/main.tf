@@ -312,7 +312,18 @@ data "aws_iam_policy_document" "external_secrets" {
   statement {
     sid       = "DecryptPlatformSecrets"
     actions   = ["kms:Decrypt"]
-    resources = [var.external_secrets_kms_key_arn]
+    resources = concat([var.external_secrets_kms_key_arn], var.external_secrets_extra_kms_key_arns)
+  }
+
+  # Secrets that AWS services name themselves (the RDS-managed master password).
+  dynamic "statement" {
+    for_each = length(var.external_secrets_extra_secret_arns) > 0 ? [1] : []
+
+    content {
+      sid       = "ReadServiceManagedSecrets"
+      actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+      resources = var.external_secrets_extra_secret_arns
+    }
   }
 }
 

@@ -126,6 +126,18 @@ variable "external_secrets_kms_key_arn" {
   type        = string
 }
 
+variable "external_secrets_extra_secret_arns" {
+  description = "Further secrets External Secrets may read, outside the prefix: those AWS services create under their own names (e.g. the RDS-managed master user secret)."
+  type        = list(string)
+  default     = []
+}
+
+variable "external_secrets_extra_kms_key_arns" {
+  description = "Further keys External Secrets may decrypt with (those of external_secrets_extra_secret_arns)."
+  type        = list(string)
+  default     = []
+}
+
 variable "workload_roles" {
   description = "Extra IAM roles for workloads, bound to a namespace/service account through EKS Pod Identity; policy_json is the role's inline policy."
   type = map(object({

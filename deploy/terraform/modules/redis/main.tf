@@ -44,9 +44,9 @@ data "aws_secretsmanager_random_password" "auth" {
 resource "aws_secretsmanager_secret" "auth" {
   count = local.create ? 1 : 0
 
-  name        = "${var.name}/redis-auth-token"
+  name        = coalesce(var.auth_token_secret_name, "${var.name}/redis-auth-token")
   description = "AUTH token of the ${var.name} Redis replication group"
-  kms_key_id  = var.kms_key_arn
+  kms_key_id  = coalesce(var.auth_token_kms_key_arn, var.kms_key_arn)
   tags        = var.tags
   #checkov:skip=CKV2_AWS_57:ElastiCache cannot follow a Secrets Manager rotation by itself; rotate with auth_token_update_strategy ROTATE and a new apply.
 }

@@ -63,6 +63,18 @@ variable "kms_key_arn" {
   type        = string
 }
 
+variable "auth_token_secret_name" {
+  description = "Name of the Secrets Manager secret holding the AUTH token (null: <name>/redis-auth-token). Put it where the application's secret reader may look, e.g. quanttrader/<env>/redis-auth-token."
+  type        = string
+  default     = null
+}
+
+variable "auth_token_kms_key_arn" {
+  description = "Key encrypting the AUTH token secret (null: kms_key_arn). The application's secret reader must be allowed to decrypt with it."
+  type        = string
+  default     = null
+}
+
 variable "snapshot_retention_days" {
   description = "Daily snapshots kept (0 disables them)."
   type        = number
