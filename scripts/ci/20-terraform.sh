@@ -31,14 +31,23 @@ export CHECKPOINT_DISABLE=1
 tf_root="deploy/terraform"
 failures=()
 fail() { failures+=("$1"); printf 'FAILED: %s\n' "$1" >&2; }
+# phase NAME: logs the banner and the time the previous phase took.
+phase_start=$SECONDS
+phase_name=""
+phase() {
+  [ -z "$phase_name" ] || printf '    (%s: %ss)\n' "$phase_name" "$((SECONDS - phase_start))" >&2
+  phase_name="$1"
+  phase_start=$SECONDS
+  log "$1"
+}
 
-log "terraform fmt"
+phase "terraform fmt"
 terraform fmt -check -recursive -diff "$tf_root" || fail "terraform fmt (run: terraform fmt -recursive $tf_root)"
 
 # Every directory holding .tf files is a module, an example or an environment.
 mapfile -t dirs < <(find "$tf_root" -name '*.tf' -not -path '*/.terraform/*' -not -path '*/tools/*' -printf '%h\n' | sort -u)
 
-log "terraform init + validate (${#dirs[@]} configurations)"
+phase "terraform init + validate (${#dirs[@]} configurations)"
 for dir in "${dirs[@]}"; do
   if ! out="$(terraform -chdir="$dir" init -backend=false -input=false -no-color 2>&1)"; then
     printf '%s\n' "$out" >&2
@@ -57,7 +66,7 @@ for dir in "${dirs[@]}"; do
   }
 done
 
-log "terraform test (mock providers)"
+phase "terraform test (mock providers)"
 tests=0
 for dir in "${dirs[@]}"; do
   [ -d "$dir/tests" ] || continue
@@ -72,23 +81,24 @@ for scenario in "$tf_root"/scenarios/*.tfvars; do
 done
 [ "$tests" -gt 0 ] || fail "no terraform tests found"
 
-log "tflint"
+phase "tflint"
 tflint --chdir="$tf_root" --recursive --config "$PWD/$tf_root/.tflint.hcl" --format compact || fail "tflint"
 
-log "checkov"
+phase "checkov"
 "$QT_CACHE/venv-terraform/bin/checkov" --directory "$tf_root" --framework terraform --quiet --compact \
   --skip-download --skip-path tools || fail "checkov"
 
-log "terraform-docs"
+phase "terraform-docs"
 for dir in "$tf_root"/modules/*/; do
   terraform-docs --config "$tf_root/.terraform-docs.yml" --output-check "$dir" >/dev/null ||
     fail "terraform-docs: ${dir}README.md is stale (run: terraform-docs --config $tf_root/.terraform-docs.yml $dir)"
 done
 
-log "cost estimate"
+phase "cost estimate"
 CARGO_TARGET_DIR="$QT_CACHE/cargo-target" nice -n 10 cargo run --quiet --locked -p cost-estimate -- \
   --terraform-dir "$tf_root" --all || fail "cost estimate (an environment is over its budget, or a price is missing)"
 
+phase "done"
 if [ "${#failures[@]}" -gt 0 ]; then
   printf '\n20-terraform: %d check(s) failed:\n' "${#failures[@]}"
   printf '  - %s\n' "${failures[@]}"
