@@ -95,6 +95,8 @@ impl Application {
             batch_max: config.engine.batch_max,
             queue_capacity: config.engine.queue_capacity,
             snapshot_every: config.engine.snapshot_every,
+            // Users get their limits in the CreateUser command (see `AppState::default_limits`),
+            // so a changed configuration never changes what a replay of old commands does.
             engine: EngineConfig { risk_enabled: config.engine.risk_enabled, ..EngineConfig::default() },
         };
         let (engine, recovery, engine_thread) = runtime::start(&store, settings)?;
@@ -271,7 +273,8 @@ async fn credentials(
         let key = random_token("qtk_")?;
         let meta =
             CommandMeta { user_name: Some("demo".into()), api_key_hash: Some(key_hash(&key)), ..Default::default() };
-        let outcome = submit(engine, Command::CreateUser { user: UserId(0), limits: None }, Some(meta)).await?;
+        let limits = config.risk.to_limits().map_err(AppError::Bootstrap)?;
+        let outcome = submit(engine, Command::CreateUser { user: UserId(0), limits: Some(limits) }, Some(meta)).await?;
         let user = outcome.user_id.ok_or_else(|| AppError::Bootstrap("no user id for demo".into()))?;
         let quote = config.markets.first().map_or("USD", |m| m.quote.as_str()).to_string();
         let mut deposits = vec![(quote, "1000000".to_string())];

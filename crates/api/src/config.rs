@@ -38,7 +38,46 @@ pub struct RunConfig {
     pub engine: EngineSettings,
     pub http: HttpSettings,
     pub log: LogSettings,
+    /// Limits of every user created without its own (the simulator's users have none).
+    pub risk: RiskSettings,
     pub markets: Vec<MarketConfig>,
+}
+
+/// Default pre-trade limits, in decimal strings of the quote asset.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RiskSettings {
+    pub max_order_notional: Option<String>,
+    pub daily_loss_limit: Option<String>,
+    pub max_concentration_bps: Option<u32>,
+    pub max_orders_per_second: Option<u32>,
+}
+
+impl Default for RiskSettings {
+    fn default() -> Self {
+        RiskSettings {
+            max_order_notional: Some("5000000".into()),
+            daily_loss_limit: Some("1000000".into()),
+            max_concentration_bps: None,
+            max_orders_per_second: Some(100),
+        }
+    }
+}
+
+impl RiskSettings {
+    /// The engine's limits; amounts in minor units of an [`ASSET_SCALE`] quote asset.
+    pub fn to_limits(&self) -> Result<qt_core::RiskLimits, String> {
+        let amount = |v: &Option<String>, what: &str| -> Result<Option<Amount>, String> {
+            v.as_deref().map(|s| units(s, what).map(Amount)).transpose()
+        };
+        Ok(qt_core::RiskLimits {
+            max_order_notional: amount(&self.max_order_notional, "risk.max_order_notional")?,
+            daily_loss_limit: amount(&self.daily_loss_limit, "risk.daily_loss_limit")?,
+            max_concentration_bps: self.max_concentration_bps,
+            max_orders_per_second: self.max_orders_per_second,
+            ..qt_core::RiskLimits::default()
+        })
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -124,6 +163,7 @@ impl Default for RunConfig {
             engine: EngineSettings::default(),
             http: HttpSettings::default(),
             log: LogSettings::default(),
+            risk: RiskSettings::default(),
             markets: default_markets(),
         }
     }
@@ -312,6 +352,12 @@ impl RunConfig {
         if !matches!(self.log.format.as_str(), "json" | "pretty") {
             errors.push(format!("log.format: '{}' is not json or pretty", self.log.format));
         }
+        if let Err(e) = self.risk.to_limits() {
+            errors.push(e);
+        }
+        if self.risk.max_concentration_bps.is_some_and(|b| b == 0 || b > 10_000) {
+            errors.push("risk.max_concentration_bps: must be 1..=10000".into());
+        }
         if self.markets.is_empty() {
             errors.push("markets: at least one market is needed".into());
         }
@@ -352,7 +398,7 @@ impl RunConfig {
 
 /// Top-level keys taken from `QT_…` variables.
 const KNOWN_KEYS: &[&str] =
-    &["listen", "data_dir", "admin_token", "web_dir", "demo_user", "sim", "engine", "http", "log"];
+    &["listen", "data_dir", "admin_token", "web_dir", "demo_user", "sim", "engine", "http", "log", "risk"];
 
 fn flatten_figment(e: figment::Error) -> String {
     e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")

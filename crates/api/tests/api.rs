@@ -509,3 +509,23 @@ async fn metrics_are_prometheus_text() {
     let text = resp.text().await.unwrap();
     assert!(text.contains("qt_http_requests_total"), "{text}");
 }
+
+#[tokio::test]
+async fn default_limits_apply_to_new_users() {
+    let mut config = common::test_config(common::temp_dir("limits"));
+    config.risk.max_orders_per_second = Some(3);
+    config.risk.max_order_notional = Some("50000".into());
+    let app = common::spawn_with(config).await;
+    let u = app.user(&[("USD", "1000000")]).await;
+    let (_, limits) = app.get("/api/risk/limits", Some(&u.key)).await;
+    assert_eq!(limits["max_order_notional"], "50000.00", "{limits}");
+    assert_eq!(limits["max_orders_per_second"], 3);
+    let (s, body) = app.place(&u.key, limit("BTC-USD", "BUY", "30000.00", "2")).await;
+    assert_eq!((s, err(&body).0.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "RISK_MAX_NOTIONAL"));
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        let (s, body) = app.place(&u.key, limit("BTC-USD", "BUY", "100.00", "0.1")).await;
+        codes.push((s.as_u16(), err(&body).0));
+    }
+    assert!(codes.contains(&(429, "RISK_VELOCITY".to_string())), "{codes:?}");
+}

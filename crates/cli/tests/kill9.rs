@@ -18,6 +18,7 @@ fn start(dir: &std::path::Path) -> (Child, String) {
         // The point is durability, not the per-key rate limit.
         .env("QT_HTTP__RATE_LIMIT_PER_SECOND", "1000000")
         .env("QT_HTTP__RATE_LIMIT_BURST", "1000000")
+        .env("QT_RISK__MAX_ORDERS_PER_SECOND", "1000000")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -57,7 +57,10 @@ pub async fn create_user(
     }
     let key = random_token("qtk_").map_err(|e| ApiError::internal("api key", e))?;
     let meta = CommandMeta { user_name: Some(name.clone()), api_key_hash: Some(key_hash(&key)), ..Default::default() };
-    let outcome = state.engine.submit(Command::CreateUser { user: UserId(0), limits: None }, Some(meta)).await?;
+    let outcome = state
+        .engine
+        .submit(Command::CreateUser { user: UserId(0), limits: Some((*state.default_limits).clone()) }, Some(meta))
+        .await?;
     if let Some(reason) = outcome.events.iter().find_map(|e| match e.event {
         Event::CommandRejected { reason, .. } => Some(reason),
         _ => None,

@@ -94,6 +94,8 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     pub ws_clients: Arc<AtomicU64>,
     pub stats_cache: Arc<Mutex<HashMap<SymbolId, (Instant, qt_store_sqlite::Stats24h)>>>,
+    /// Limits given to users the admin API creates (journaled with the command).
+    pub default_limits: Arc<qt_core::RiskLimits>,
 }
 
 /// The process-wide Prometheus recorder (installed once, shared by every app in a test
@@ -147,6 +149,7 @@ impl AppState {
             draining: Arc::default(),
             ws_clients: Arc::default(),
             stats_cache: Arc::default(),
+            default_limits: Arc::new(config.risk.to_limits().map_err(crate::app::AppError::Bootstrap)?),
         })
     }
 

@@ -34,6 +34,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 /// Close code for a client that cannot keep up (RFC 6455: policy violation).
 pub const SLOW_CONSUMER: u16 = 1008;
 const TICKER_EVERY: Duration = Duration::from_millis(500);
+/// How long a write blocked by a slow client may still finish after the client is dropped,
+/// so that it can be told why (close 1008) before the connection goes.
+const KILL_GRACE: Duration = Duration::from_secs(10);
 
 pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
     ws.max_message_size(64 * 1024).on_upgrade(move |socket| session(socket, state))
@@ -99,20 +102,38 @@ async fn session(socket: WebSocket, state: AppState) {
                 biased;
                 frame = &mut killed => {
                     if let Ok(frame) = frame {
-                        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
+                        let _ = tokio::time::timeout(KILL_GRACE, sink.send(Message::Close(Some(frame)))).await;
                     }
                     break;
                 }
-                msg = out_rx.recv() => match msg {
-                    // A client that stopped reading can block this send forever: a kill
-                    // then drops the connection without the close frame.
-                    Some(m) => tokio::select! {
-                        biased;
-                        _ = &mut killed => break,
-                        sent = sink.send(m) => if sent.is_err() { break },
-                    },
-                    None => break,
-                },
+                msg = out_rx.recv() => {
+                    let Some(m) = msg else { break };
+                    // A client that stopped reading can block this send for ever. On a kill
+                    // the write gets a short grace; if it completes the close frame follows,
+                    // otherwise the connection is just dropped.
+                    let mut close = None;
+                    let stop;
+                    {
+                        let send = sink.send(m);
+                        tokio::pin!(send);
+                        tokio::select! {
+                            biased;
+                            sent = &mut send => stop = sent.is_err(),
+                            frame = &mut killed => {
+                                stop = true;
+                                if matches!(tokio::time::timeout(KILL_GRACE, &mut send).await, Ok(Ok(()))) {
+                                    close = frame.ok();
+                                }
+                            }
+                        }
+                    }
+                    if let Some(frame) = close {
+                        let _ = tokio::time::timeout(KILL_GRACE, sink.send(Message::Close(Some(frame)))).await;
+                    }
+                    if stop {
+                        break;
+                    }
+                }
             }
         }
     });
@@ -148,6 +169,11 @@ async fn session(socket: WebSocket, state: AppState) {
     if let End::SlowConsumer = end {
         metrics::counter!("qt_ws_slow_consumers_total").increment(1);
         let _ = kill.send(CloseFrame { code: SLOW_CONSUMER, reason: Utf8Bytes::from_static("slow consumer") });
+        // Keep reading what the client sends until it answers the close: closing a socket
+        // with unread input makes the kernel send a reset, which can destroy the close
+        // frame (and data) before the client reads them.
+        let drain = async { while let Some(Ok(_)) = stream.next().await {} };
+        let _ = tokio::time::timeout(KILL_GRACE, drain).await;
     }
     drop(s);
     let _ = writer.await;

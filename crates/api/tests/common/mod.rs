@@ -45,6 +45,8 @@ pub fn test_config(dir: PathBuf) -> RunConfig {
     config.http.rate_limit_per_second = 1000;
     config.http.rate_limit_burst = 1000;
     config.engine.snapshot_every = 100;
+    // Tests place orders faster than a person would.
+    config.risk.max_orders_per_second = None;
     config
 }
 
