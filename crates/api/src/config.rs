@@ -74,7 +74,8 @@ impl RiskSettings {
             max_order_notional: amount(&self.max_order_notional, "risk.max_order_notional")?,
             daily_loss_limit: amount(&self.daily_loss_limit, "risk.daily_loss_limit")?,
             max_concentration_bps: self.max_concentration_bps,
-            max_orders_per_second: self.max_orders_per_second,
+            // 0 means no limit (TOML has no null).
+            max_orders_per_second: self.max_orders_per_second.filter(|v| *v > 0),
             ..qt_core::RiskLimits::default()
         })
     }

@@ -1,6 +1,7 @@
 //! The `quanttrader` binary: a thin layer of argument parsing over the library crates.
 
 mod bench;
+mod bench_http;
 mod run;
 
 use anyhow::Result;
@@ -32,6 +33,8 @@ enum Commands {
 enum BenchWhat {
     /// Single-threaded engine throughput and latency on an exchange-core style workload.
     Engine(bench::EngineBenchArgs),
+    /// Orders per second and latency of a running server over HTTP, against a /health baseline.
+    Http(bench_http::HttpBenchArgs),
 }
 
 fn main() -> Result<()> {
@@ -39,5 +42,8 @@ fn main() -> Result<()> {
     match cli.command {
         Commands::Run(args) => run::run(args),
         Commands::Bench { what: BenchWhat::Engine(args) } => bench::engine(&args),
+        Commands::Bench { what: BenchWhat::Http(args) } => {
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(bench_http::http(&args))
+        }
     }
 }
