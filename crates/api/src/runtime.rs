@@ -488,6 +488,11 @@ impl Worker {
             .collect();
         touched.sort_unstable();
         touched.dedup();
+        for s in &touched {
+            if let Some(sym) = self.exchange.symbol(*s) {
+                gauge!("qt_book_orders", "symbol" => sym.spec.name.clone()).set(sym.book.len() as f64);
+            }
+        }
         let tops = touched.into_iter().filter_map(|s| self.top(s)).collect();
         // No receivers is fine: nobody is watching.
         let _ = self.events_tx.send(Arc::new(Published { events: std::mem::take(&mut self.scratch), tops }));

@@ -68,6 +68,13 @@ async fn book_snapshot_then_consecutive_diffs_trades_and_private_orders() {
     assert_eq!(snap["type"], "book_snapshot");
     assert_eq!(snap["asks"][0], json!(["30000.00", "1"]));
     let mut seq = snap["sequence"].as_u64().unwrap();
+    // The client's copy of the book, kept from the snapshot and the diffs.
+    let mut book: [std::collections::BTreeMap<String, String>; 2] = Default::default();
+    for (i, side) in ["bids", "asks"].iter().enumerate() {
+        for level in snap[side].as_array().unwrap() {
+            book[i].insert(level[0].as_str().unwrap().into(), level[1].as_str().unwrap().into());
+        }
+    }
     send(&mut ws, json!({"op": "subscribe", "channel": "trades", "symbol": "BTC-USD"})).await;
     send(&mut ws, json!({"op": "auth", "api_key": taker.key})).await;
     send(&mut ws, json!({"op": "subscribe", "channel": "orders"})).await;
@@ -90,6 +97,16 @@ async fn book_snapshot_then_consecutive_diffs_trades_and_private_orders() {
                 let s = v["sequence"].as_u64().unwrap();
                 assert_eq!(s, seq + 1, "diffs follow the snapshot without gaps: {v}");
                 seq = s;
+                for (i, side) in ["bids", "asks"].iter().enumerate() {
+                    for level in v[side].as_array().unwrap() {
+                        let (p, q) = (level[0].as_str().unwrap().to_string(), level[1].as_str().unwrap().to_string());
+                        if q == "0" {
+                            book[i].remove(&p);
+                        } else {
+                            book[i].insert(p, q);
+                        }
+                    }
+                }
                 diffs.push(v);
             }
             "trade" => trade = Some(v),
@@ -99,6 +116,18 @@ async fn book_snapshot_then_consecutive_diffs_trades_and_private_orders() {
         }
     }
     assert_eq!(diffs[0]["asks"], json!([["30010.00", "0.5"]]));
+    // The book rebuilt from the stream is the REST snapshot.
+    let (_, rest) = app.get("/api/market-data/orderbook/BTC-USD?depth=100", None).await;
+    assert_eq!(rest["sequence"].as_u64().unwrap(), seq);
+    for (i, side) in ["bids", "asks"].iter().enumerate() {
+        let rest_side: std::collections::BTreeMap<String, String> = rest[side]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l[0].as_str().unwrap().into(), l[1].as_str().unwrap().into()))
+            .collect();
+        assert_eq!(book[i], rest_side, "{side}");
+    }
     assert_eq!(diffs[1]["asks"], json!([["30000.00", "0.75"]]));
     let trade = trade.unwrap();
     assert_eq!((trade["price"].as_str(), trade["quantity"].as_str()), (Some("30000.00"), Some("0.25")));

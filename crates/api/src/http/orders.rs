@@ -310,9 +310,16 @@ pub async fn place(
         ..CommandMeta::default()
     };
     let outcome = state.engine.submit(Command::Place(order), Some(meta)).await?;
-    metrics::counter!("qt_orders_placed_total").increment(1);
     match state.read(move |r| r.idempotency(user, &key)).await? {
-        Some(row) => replay(&state, &row, false),
+        Some(row) => {
+            let outcome = row.response().map(|r| match r.order.reject_reason {
+                Some(reason) => format!("rejected_{}", reason.code().to_ascii_lowercase()),
+                None => r.order.status.as_str().to_ascii_lowercase(),
+            });
+            metrics::counter!("qt_orders_total", "outcome" => outcome.unwrap_or_else(|_| "unknown".into()))
+                .increment(1);
+            replay(&state, &row, false)
+        }
         None => {
             // The read model failed to record the answer (the engine reports degraded);
             // answer from the events, which are authoritative.
