@@ -167,8 +167,14 @@ async fn a_client_that_does_not_read_is_dropped_as_slow_consumer() {
     send(&mut ws, json!({"op": "subscribe", "channel": "book", "symbol": "BTC-USD"})).await;
     // A deep book makes every snapshot ~10 kB; asking for hundreds of them and never
     // reading fills the kernel buffers and then the server's queue for this client.
-    for i in 0..300 {
-        app.place(&u.key, limit("BTC-USD", "BUY", &format!("{}.00", 20000 + i), "0.001")).await;
+    // 1000 levels, placed 50 at a time: every snapshot is then ~25 kB, and 1000 of them
+    // are far more than any kernel buffers hold.
+    for chunk in 0..20 {
+        let places = (0..50).map(|j| {
+            let price = format!("{}.00", 20000 + chunk * 50 + j);
+            app.place(&u.key, limit("BTC-USD", "BUY", &price, "0.001"))
+        });
+        futures_util::future::join_all(places).await;
     }
     for _ in 0..1000 {
         send(&mut ws, json!({"op": "subscribe", "channel": "book", "symbol": "BTC-USD", "depth": 1000})).await;
