@@ -529,3 +529,44 @@ async fn default_limits_apply_to_new_users() {
     }
     assert!(codes.contains(&(429, "RISK_VELOCITY".to_string())), "{codes:?}");
 }
+
+#[tokio::test]
+async fn first_start_stores_credentials_privately_and_the_demo_user_can_trade() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = common::temp_dir("creds");
+    let mut config = common::test_config(dir.clone());
+    config.admin_token = None;
+    config.demo_user = true;
+    let app = qt_api::Application::build(config.clone()).await.unwrap();
+    assert!(app.first_start);
+    let creds = app.credentials.clone();
+    assert!(creds.admin_token.starts_with("qta_") && creds.admin_token.len() > 60);
+    let key = creds.demo_api_key.clone().unwrap();
+    let file = dir.join(qt_api::app::CREDENTIALS_FILE);
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(stored["demo_api_key"], json!(key));
+    let base = format!("http://{}", app.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let balances: Value = client
+        .get(format!("{base}/api/accounts/balances"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let usd = balances["balances"].as_array().unwrap().iter().find(|b| b["asset"] == "USD").unwrap().clone();
+    assert_eq!(usd["available"], "1000000.00");
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    // The second start reads the same credentials and prints nothing new.
+    let again = qt_api::Application::build(config).await.unwrap();
+    assert!(!again.first_start);
+    assert_eq!(again.credentials.admin_token, creds.admin_token);
+}

@@ -174,6 +174,14 @@ async fn every_acknowledged_order_survives_kill_9() {
         .await;
         assert_eq!(&again["order_id"], &json!(order_id));
     }
+    // SIGTERM is a graceful stop: intake closes, the journal is flushed, exit status 0.
+    let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    let (mut child, base) = start(&dir);
+    let r = client.get(format!("{base}/api/orders/{}", all[0].1)).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(r.status(), 200);
     child.kill().unwrap();
     child.wait().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
