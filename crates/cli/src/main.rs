@@ -3,6 +3,7 @@
 mod bench;
 mod bench_http;
 mod run;
+mod serve;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -22,6 +23,8 @@ struct Cli {
 enum Commands {
     /// The whole exchange in one process: API, engine, durable journal, simulator, web screen.
     Run(run::RunArgs),
+    /// One role of the distributed mode over Kafka, PostgreSQL and Redis.
+    Serve(serve::ServeArgs),
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
@@ -41,6 +44,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Commands::Run(args) => run::run(args),
+        Commands::Serve(args) => serve::serve(args),
         Commands::Bench { what: BenchWhat::Engine(args) } => bench::engine(&args),
         Commands::Bench { what: BenchWhat::Http(args) } => {
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(bench_http::http(&args))

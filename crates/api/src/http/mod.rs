@@ -33,7 +33,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use metrics::{counter, histogram};
 use metrics_exporter_prometheus::PrometheusHandle;
 use qt_core::{Asset, AssetId, SymbolId, SymbolSpec, UserId};
-use qt_store_sqlite::Reader;
+use crate::read_model::Reader;
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -127,7 +127,7 @@ pub fn prometheus() -> PrometheusHandle {
 impl AppState {
     pub fn new(
         engine: EngineHandle,
-        reader: Reader,
+        reader: impl Into<Reader>,
         markets: Arc<Markets>,
         admin_token: &str,
         config: &RunConfig,
@@ -138,7 +138,7 @@ impl AppState {
         let quota = Quota::per_second(per_second).allow_burst(burst);
         Ok(AppState {
             engine,
-            reader,
+            reader: reader.into(),
             markets,
             admin_token_hash: Arc::new(Sha256::digest(admin_token.as_bytes()).into()),
             limiter: Arc::new(RateLimiter::keyed(quota)),
@@ -157,12 +157,20 @@ impl AppState {
     /// database (microseconds; a full page well under a millisecond), so they run on the
     /// async worker itself: handing each to the blocking pool cost more in thread
     /// wake-ups than the query (measured with `bench http`: most of the CPU was futex
-    /// traffic of the pool).
+    /// traffic of the pool). A remote read model (PostgreSQL) waits on the network, so
+    /// its queries do go to the blocking pool.
     pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&Reader) -> Result<T, qt_store_sqlite::StoreError> + Send + 'static,
     {
+        if self.reader.is_remote() {
+            let reader = self.reader.clone();
+            return tokio::task::spawn_blocking(move || f(&reader))
+                .await
+                .map_err(|e| ApiError::internal("read model task", e))?
+                .map_err(ApiError::from);
+        }
         f(&self.reader).map_err(ApiError::from)
     }
 }
