@@ -280,6 +280,35 @@ fn ops_router(h: Health) -> Router {
         .with_state(h)
 }
 
+/// Ok once every partition of every topic has a leader (fresh topics take a moment).
+async fn wait_for_leaders(cfg: &qt_bus_kafka::KafkaConfig) -> Result<(), NodeError> {
+    let mut c = rdkafka::ClientConfig::new();
+    c.set("bootstrap.servers", &cfg.brokers);
+    for (k, v) in &cfg.extra {
+        c.set(k, v);
+    }
+    let client: rdkafka::consumer::BaseConsumer = c.create()?;
+    let names: Vec<String> = qt_bus_kafka::topic::ALL.iter().map(|t| cfg.topic(t)).collect();
+    let timeout = cfg.request_timeout();
+    tokio::task::spawn_blocking(move || {
+        use rdkafka::consumer::Consumer;
+        for name in &names {
+            let md = client.fetch_metadata(Some(name), timeout)?;
+            for t in md.topics() {
+                if t.error().is_some() || t.partitions().is_empty() {
+                    return Err(NodeError::Setup(format!("topic {name} is not ready")));
+                }
+                if let Some(p) = t.partitions().iter().find(|p| p.leader() < 0 || p.error().is_some()) {
+                    return Err(NodeError::Setup(format!("topic {name} partition {} has no leader yet", p.id())));
+                }
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| NodeError::Setup(e.to_string()))?
+}
+
 fn instance_id(role: Role) -> String {
     let suffix = qt_api::app::random_token("").unwrap_or_default();
     format!("{}-{}-{}", role.as_str(), std::process::id(), &suffix[..suffix.len().min(8)])
@@ -299,6 +328,7 @@ pub async fn serve(role: Role, cfg: NodeConfig, shutdown: impl Future<Output = (
     }
     let topics = with_backoff("kafka topics", Duration::from_secs(120), || ensure_topics(&cfg.kafka)).await?;
     tracing::debug!(?topics, "kafka topics");
+    with_backoff("kafka partition leaders", Duration::from_secs(60), || wait_for_leaders(&cfg.kafka)).await?;
     let producer = Arc::new(BusProducer::new(&cfg.kafka, &instance)?);
     let cache = RedisCache::new(&cfg.redis)?;
     let deps = Deps { producer: producer.clone(), pg: pg.clone(), cache: cache.clone() };
@@ -312,7 +342,10 @@ pub async fn serve(role: Role, cfg: NodeConfig, shutdown: impl Future<Output = (
     if matches!(role, Role::Matching | Role::All) {
         let status = Arc::new(EngineStatus::default());
         parts.push(("matching", status.clone()));
-        let (mut m, dedup) = matching::Matching::recover(cfg.clone(), &pg, producer.clone(), status.clone()).await?;
+        let (mut m, dedup) = with_backoff("matching recovery", Duration::from_secs(60), || {
+            matching::Matching::recover(cfg.clone(), &pg, producer.clone(), status.clone())
+        })
+        .await?;
         m.list_markets(&stop_rx).await?;
         let stop = stop_rx.clone();
         tasks.push(tokio::spawn(async move {
@@ -413,14 +446,16 @@ async fn serve_api(
         let claims = RedisCache::new(&claims_cfg)?;
         let _ = cache;
         Arc::new(
-            remote::KafkaEngine::start(
-                &cfg.kafka,
-                producer,
-                instance,
-                replica.clone(),
-                Some(claims),
-                Duration::from_millis(cfg.node.reply_timeout_ms),
-            )
+            with_backoff("replies consumer", Duration::from_secs(60), || {
+                remote::KafkaEngine::start(
+                    &cfg.kafka,
+                    producer.clone(),
+                    instance.clone(),
+                    replica.clone(),
+                    Some(claims.clone()),
+                    Duration::from_millis(cfg.node.reply_timeout_ms),
+                )
+            })
             .await?,
         )
     };

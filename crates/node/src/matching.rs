@@ -373,7 +373,9 @@ impl Matching {
     /// Consumes `orders` until `stop`; see the module contract.
     pub async fn run(mut self, dedup: Dedup, mut stop: watch::Receiver<bool>) -> Result<(), NodeError> {
         let orders = self.cfg.kafka.topic(topic::ORDERS);
-        let mut consumer = EffectConsumer::new(&self.cfg.kafka, group::ORDER_PROCESSOR, &[orders.as_str()], dedup)?;
+        // Groups are namespaced like the topics, so that test namespaces never share one.
+        let group_id = self.cfg.kafka.topic(group::ORDER_PROCESSOR);
+        let mut consumer = EffectConsumer::new(&self.cfg.kafka, &group_id, &[orders.as_str()], dedup)?;
         self.status.recovered.store(true, Ordering::Release);
         tracing::info!(shard = %self.source, "matching: consuming orders");
         let mut idle_since = Instant::now();

@@ -43,7 +43,8 @@ pub async fn run(
     let executions = cfg.kafka.topic(topic::EXECUTIONS);
     // Symbol names for the keys, from the read model; re-read when a new one shows up.
     let mut symbols: HashMap<u16, String> = HashMap::new();
-    let mut consumer = EffectConsumer::new(&cfg.kafka, group::RISK_ENGINE, &[executions.as_str()], Dedup::new())?;
+    let group_id = cfg.kafka.topic(group::RISK_ENGINE);
+    let mut consumer = EffectConsumer::new(&cfg.kafka, &group_id, &[executions.as_str()], Dedup::new())?;
     status.recovered.store(true, Ordering::Release);
     tracing::info!("risk: consuming executions");
     loop {
