@@ -12,8 +12,8 @@
 
 use qt_core::{OrderId, SymbolId, UserId};
 use qt_store_sqlite::{
-    BalanceRow, CandleRow, ExecutionPage, ExecutionRow, IdempotencyRow, OrderFilter, OrderPage, OrderView,
-    PositionRow, Stats24h, StoreError, TradeRow, UserRow,
+    BalanceRow, CandleRow, ExecutionPage, ExecutionRow, IdempotencyRow, OrderFilter, OrderPage, OrderView, PositionRow,
+    Stats24h, StoreError, TradeRow, UserRow,
 };
 use std::sync::Arc;
 

@@ -182,7 +182,11 @@ impl Deps {
                 .flatten()
                 .collect();
                 let ok = problems.is_empty();
-                for (name, up) in [("kafka", kafka_ok(&problems)), ("postgres", !has(&problems, "postgres")), ("redis", !has(&problems, "redis"))] {
+                for (name, up) in [
+                    ("kafka", kafka_ok(&problems)),
+                    ("postgres", !has(&problems, "postgres")),
+                    ("redis", !has(&problems, "redis")),
+                ] {
                     metrics::gauge!("qt_dependency_up", "dependency" => name).set(if up { 1.0 } else { 0.0 });
                 }
                 if ok != was {
@@ -315,7 +319,11 @@ fn instance_id(role: Role) -> String {
 }
 
 /// Runs `role` until `shutdown` resolves.
-pub async fn serve(role: Role, cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), NodeError> {
+pub async fn serve(
+    role: Role,
+    cfg: NodeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), NodeError> {
     let cfg = Arc::new(cfg);
     let _ = qt_api::http::prometheus();
     let instance = instance_id(role);
@@ -407,11 +415,9 @@ async fn serve_api(
     draining: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), NodeError> {
-    let admin_token = cfg
-        .run
-        .admin_token
-        .clone()
-        .ok_or_else(|| NodeError::Setup("set QT_ADMIN_TOKEN (or --admin-token): every intake process shares it".into()))?;
+    let admin_token = cfg.run.admin_token.clone().ok_or_else(|| {
+        NodeError::Setup("set QT_ADMIN_TOKEN (or --admin-token): every intake process shares it".into())
+    })?;
     let status = Arc::new(EngineStatus::default());
     let own = if role == Role::MarketData { "market-data" } else { "ingestion" };
     parts.push((own, status.clone()));

@@ -147,13 +147,17 @@ impl Matching {
                 let start = events.len();
                 exchange.apply(env, &mut events);
                 ranges.push(start..events.len());
-                if let Some((stream, seq)) = env.meta.as_ref().and_then(|m| m.ingress.as_deref()).and_then(parse_ingress)
+                if let Some((stream, seq)) =
+                    env.meta.as_ref().and_then(|m| m.ingress.as_deref()).and_then(parse_ingress)
                 {
                     dedup.seed(stream, seq);
                 }
             }
-            let items: Vec<Projected<'_>> =
-                batch.iter().zip(&ranges).map(|(command, r)| Projected { command, events: &events[r.clone()] }).collect();
+            let items: Vec<Projected<'_>> = batch
+                .iter()
+                .zip(&ranges)
+                .map(|(command, r)| Projected { command, events: &events[r.clone()] })
+                .collect();
             projector.project(&source, &items).await?;
             sink.publish_async(&events).await?;
             replayed += batch.len() as u64;
@@ -364,7 +368,11 @@ impl Matching {
             Ok(()) => {
                 self.since_snapshot = 0;
                 metrics::histogram!("qt_snapshot_seconds").record(timer.elapsed().as_secs_f64());
-                tracing::info!(seq = self.exchange.last_cmd_seq(), millis = timer.elapsed().as_millis() as u64, "snapshot saved");
+                tracing::info!(
+                    seq = self.exchange.last_cmd_seq(),
+                    millis = timer.elapsed().as_millis() as u64,
+                    "snapshot saved"
+                );
             }
             Err(e) => tracing::error!(error = %e, "snapshot failed (recovery replays more)"),
         }

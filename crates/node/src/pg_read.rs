@@ -9,8 +9,8 @@ use qt_api::read_model::ReadModel;
 use qt_core::{OrderId, SymbolId, UserId};
 use qt_store_postgres::PgReader;
 use qt_store_sqlite::{
-    BalanceRow, CandleRow, ExecutionPage, ExecutionRow, IdempotencyRow, OrderFilter, OrderPage, OrderView,
-    PositionRow, Stats24h, StoreError, TradeRow, UserRow,
+    BalanceRow, CandleRow, ExecutionPage, ExecutionRow, IdempotencyRow, OrderFilter, OrderPage, OrderView, PositionRow,
+    Stats24h, StoreError, TradeRow, UserRow,
 };
 
 #[derive(Clone, Debug)]

@@ -201,7 +201,9 @@ impl Inner {
                 Ok(Claim::Exists(rec)) if rec.response.is_some() => return Ok(Claimed::AnsweredElsewhere),
                 Ok(Claim::Exists(_)) => {
                     if Instant::now() >= deadline {
-                        return Err(EngineError::Conflict("a request with this Idempotency-Key is being processed".into()));
+                        return Err(EngineError::Conflict(
+                            "a request with this Idempotency-Key is being processed".into(),
+                        ));
                     }
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }

@@ -236,7 +236,11 @@ impl Worker {
             return true;
         }
         if env.seq != last + 1 {
-            tracing::warn!(seq = env.seq, expected = last + 1, "replica: journal position guessed wrong; reading from the start");
+            tracing::warn!(
+                seq = env.seq,
+                expected = last + 1,
+                "replica: journal position guessed wrong; reading from the start"
+            );
             if last == 0 {
                 // Nothing before it exists any more: start from what is there.
                 tracing::error!("replica: the journal lost its start and no snapshot covers it");

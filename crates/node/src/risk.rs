@@ -80,7 +80,12 @@ pub async fn run(
             if let Event::PositionChanged { user, symbol, qty, cost, realized } = env.event {
                 latest.insert(
                     (user.0, symbol.0),
-                    PositionValue { qty_lots: qty, cost: cost.to_string(), realized: realized.to_string(), seq: env.seq },
+                    PositionValue {
+                        qty_lots: qty,
+                        cost: cost.to_string(),
+                        realized: realized.to_string(),
+                        seq: env.seq,
+                    },
                 );
             }
         }

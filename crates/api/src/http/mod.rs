@@ -21,6 +21,7 @@ pub mod views;
 pub mod ws;
 
 use crate::config::{HttpSettings, RunConfig};
+use crate::read_model::Reader;
 use crate::runtime::EngineHandle;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -33,7 +34,6 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use metrics::{counter, histogram};
 use metrics_exporter_prometheus::PrometheusHandle;
 use qt_core::{Asset, AssetId, SymbolId, SymbolSpec, UserId};
-use crate::read_model::Reader;
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
