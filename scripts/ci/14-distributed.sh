@@ -29,7 +29,7 @@ need_apt redis-server redis-tools postgresql postgresql-client
 command -v java >/dev/null 2>&1 || need_apt openjdk-17-jre-headless
 
 log "shellcheck of the distributed scripts"
-shellcheck scripts/ci/14-distributed.sh scripts/dev-up scripts/dev-down tests/distributed/run \
+shellcheck -x scripts/ci/14-distributed.sh scripts/dev-up scripts/dev-down tests/distributed/run \
   tests/distributed/cross-process
 echo "ok   shellcheck"
 
