@@ -450,7 +450,6 @@ async fn serve_api(
         claims_cfg.idempotency_ttl_s = cfg.node.claim_ttl_s;
         // Same connection settings, own breaker: claims failing must not hide positions.
         let claims = RedisCache::new(&claims_cfg)?;
-        let _ = cache;
         Arc::new(
             with_backoff("replies consumer", Duration::from_secs(60), || {
                 remote::KafkaEngine::start(
@@ -467,7 +466,12 @@ async fn serve_api(
     };
     let engine = EngineHandle::remote(remote, replica.events(), status.clone());
     let reader = Reader::Remote(Arc::new(pg_read::PgReadModel::new(pg.reader(), tokio::runtime::Handle::current())));
-    let state = AppState::new(engine, reader, markets, &admin_token, &cfg.run)?;
+    let mut state = AppState::new(engine, reader, markets, &admin_token, &cfg.run)?;
+    state.shared_rate = Some(Arc::new(remote::RedisRateLimit::new(
+        cache.clone(),
+        cfg.run.http.rate_limit_per_second,
+        cfg.run.http.rate_limit_burst,
+    )));
     let h = Health { parts, deps: deps_up, draining: state.draining.clone() };
     h.feed(status, own);
     let router = qt_api::http::router(state.clone(), &cfg.run);

@@ -288,3 +288,37 @@ impl RemoteEngine for ReadOnlyEngine {
         Box::pin(async move { replica_query(&replica, query).await })
     }
 }
+
+/// The per-user request budget of `http.rate_limit_*`, kept in Redis
+/// (`ratelimit:user:{id}`, GCRA) so that every intake process spends the same one.
+#[derive(Clone, Debug)]
+pub struct RedisRateLimit {
+    pub cache: RedisCache,
+    /// Requests allowed at once (the burst).
+    pub burst: u32,
+    /// Time for the whole burst to refill: `burst / per_second`.
+    pub window: Duration,
+}
+
+impl RedisRateLimit {
+    pub fn new(cache: RedisCache, per_second: u32, burst: u32) -> Self {
+        let per_second = per_second.max(1);
+        let burst = burst.max(1);
+        let window = Duration::from_micros(u64::from(burst) * 1_000_000 / u64::from(per_second));
+        RedisRateLimit { cache, burst, window }
+    }
+}
+
+impl qt_api::http::SharedRateLimit for RedisRateLimit {
+    fn check(&self, user: qt_core::UserId) -> BoxFuture<'static, Result<Option<Duration>, String>> {
+        let me = self.clone();
+        Box::pin(async move {
+            let d = me
+                .cache
+                .rate_limit(&format!("user:{}", user.0), me.burst, me.window)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok((!d.allowed).then_some(d.retry_after))
+        })
+    }
+}

@@ -96,6 +96,16 @@ pub struct AppState {
     pub stats_cache: Arc<Mutex<HashMap<SymbolId, (Instant, qt_store_sqlite::Stats24h)>>>,
     /// Limits given to users the admin API creates (journaled with the command).
     pub default_limits: Arc<qt_core::RiskLimits>,
+    /// Distributed mode: the per-user request budget shared by every intake process
+    /// (`None`: the in-process `limiter` alone).
+    pub shared_rate: Option<Arc<dyn SharedRateLimit>>,
+}
+
+/// A per-user request budget shared across processes (Redis in the distributed mode).
+pub trait SharedRateLimit: Send + Sync + std::fmt::Debug {
+    /// `Ok(None)`: allowed; `Ok(Some(wait))`: refused until `wait` has passed; `Err`: the
+    /// shared store is unreachable, and the in-process limiter decides instead.
+    fn check(&self, user: UserId) -> futures_util::future::BoxFuture<'static, Result<Option<Duration>, String>>;
 }
 
 /// The process-wide Prometheus recorder (installed once, shared by every app in a test
@@ -150,6 +160,7 @@ impl AppState {
             ws_clients: Arc::default(),
             stats_cache: Arc::default(),
             default_limits: Arc::new(config.risk.to_limits().map_err(crate::app::AppError::Bootstrap)?),
+            shared_rate: None,
         })
     }
 
