@@ -25,6 +25,8 @@ enum Commands {
     Run(run::RunArgs),
     /// One role of the distributed mode over Kafka, PostgreSQL and Redis.
     Serve(serve::ServeArgs),
+    /// Applies the PostgreSQL migrations of the distributed mode, then exits.
+    Migrate(serve::MigrateArgs),
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
@@ -45,6 +47,7 @@ fn main() -> Result<()> {
     match cli.command {
         Commands::Run(args) => run::run(args),
         Commands::Serve(args) => serve::serve(args),
+        Commands::Migrate(args) => serve::migrate(args),
         Commands::Bench { what: BenchWhat::Engine(args) } => bench::engine(&args),
         Commands::Bench { what: BenchWhat::Http(args) } => {
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(bench_http::http(&args))

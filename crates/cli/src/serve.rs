@@ -37,3 +37,26 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         .block_on(qt_node::serve(args.role, config, crate::run::shutdown_signal()))
         .with_context(|| format!("quanttrader serve {}", args.role.as_str()))
 }
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// TOML configuration file; QT_DATABASE__… variables override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+/// `quanttrader migrate`: the PostgreSQL schema of the distributed mode.
+pub fn migrate(args: MigrateArgs) -> Result<()> {
+    let config = match NodeConfig::load(&overrides(None, None, args.config)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("quanttrader migrate: {e}");
+            std::process::exit(2);
+        }
+    };
+    qt_api::telemetry::init(&config.run.log.format, &config.run.log.level);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("tokio runtime")?;
+    let applied = runtime.block_on(qt_node::migrate(&config)).context("quanttrader migrate")?;
+    tracing::info!(?applied, "migrations up to date");
+    Ok(())
+}

@@ -105,7 +105,19 @@ impl NodeConfig {
         let mut dist = Distributed::default();
         let load = |e: figment::Error| NodeConfigError::Load(e.to_string());
         if figment.find_value("kafka").is_ok() {
-            let mut k: KafkaConfig = figment.extract_inner("kafka").map_err(load)?;
+            // `security_protocol` (QT_KAFKA__SECURITY_PROTOCOL, set by the Helm chart) is a
+            // librdkafka property: it goes to `extra` as `security.protocol`.
+            let mut raw: serde_json::Value = figment.extract_inner("kafka").map_err(load)?;
+            if let Some(obj) = raw.as_object_mut() {
+                if let Some(p) = obj.remove("security_protocol") {
+                    let protocol = p.as_str().map_or_else(|| p.to_string(), str::to_string);
+                    let extra = obj.entry("extra").or_insert_with(|| serde_json::json!({}));
+                    if let Some(extra) = extra.as_object_mut() {
+                        extra.insert("security.protocol".into(), serde_json::Value::String(protocol));
+                    }
+                }
+            }
+            let mut k: KafkaConfig = serde_json::from_value(raw).map_err(|e| NodeConfigError::Load(format!("kafka: {e}")))?;
             if figment.find_value("kafka.replication_factor").is_err() {
                 k.replication_factor = 1;
                 k.min_insync_replicas = 1;

@@ -318,6 +318,13 @@ fn instance_id(role: Role) -> String {
     format!("{}-{}-{}", role.as_str(), std::process::id(), &suffix[..suffix.len().min(8)])
 }
 
+/// `quanttrader migrate`: applies the PostgreSQL migrations (waiting up to 120 s for the
+/// server), so that replicas starting together never race on the schema.
+pub async fn migrate(cfg: &NodeConfig) -> Result<Vec<i64>, NodeError> {
+    let pg = PgStore::connect(&cfg.database)?;
+    Ok(with_backoff("postgres migrations", Duration::from_secs(120), || pg.migrate()).await?)
+}
+
 /// Runs `role` until `shutdown` resolves.
 pub async fn serve(
     role: Role,
@@ -423,7 +430,14 @@ async fn serve_api(
     parts.push((own, status.clone()));
     let snapshot = pg.snapshots(cfg.node.shard.clone()).latest_async().await?;
     let engine_config = EngineConfig { risk_enabled: cfg.run.engine.risk_enabled, ..EngineConfig::default() };
-    let replica = replica::Replica::start(&cfg.kafka, cfg.node.partition, snapshot, engine_config, status.clone())?;
+    let replica = replica::Replica::start(
+        &cfg.kafka,
+        cfg.node.partition,
+        snapshot,
+        engine_config,
+        status.clone(),
+        (pg.reader(), cfg.node.shard.clone()),
+    )?;
 
     // The markets come from the shard's journal: wait until it has listed them.
     let wanted = cfg.run.markets.len();

@@ -11,7 +11,10 @@
 //!   got an answer from any intake process sees its command reflected (read your writes,
 //!   across processes), at the price of one metadata round trip per query.
 //! - Every applied batch is broadcast as [`Published`] (events and tops of the touched
-//!   books), what the WebSocket sessions of the all-in-one mode consume.
+//!   books), what the WebSocket sessions of the all-in-one mode consume, once the read
+//!   model has projected it (as in the all-in-one mode, where projection precedes
+//!   publication: a session reads the orders an event names from the read model). A read
+//!   model stuck for more than 2 s no longer holds the stream back.
 //! - The replica runs on its own thread (blocking Kafka consumer, CPU-bound apply).
 
 use crate::NodeError;
@@ -77,6 +80,7 @@ impl Replica {
         snapshot: Option<qt_engine::Snapshot>,
         engine: EngineConfig,
         status: Arc<EngineStatus>,
+        projection: (qt_store_postgres::PgReader, String),
     ) -> Result<Replica, NodeError> {
         let topic = cfg.topic(topic::COMMANDS_MATCHING);
         let exchange = match snapshot {
@@ -87,6 +91,8 @@ impl Replica {
         let meta = Arc::new(consumer(cfg, "replica-meta")?);
         let (tx, rx) = std_mpsc::channel();
         let (events, _) = broadcast::channel(1024);
+        let (applied_tx, applied_rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(publish_when_projected(applied_rx, events.clone(), projection.0, projection.1));
         let mut worker = Worker {
             exchange,
             consumer: tail,
@@ -94,7 +100,7 @@ impl Replica {
             partition,
             next_offset: 0,
             pending: Vec::new(),
-            events: events.clone(),
+            events: applied_tx,
             status: status.clone(),
         };
         worker.seek_after_state()?;
@@ -141,8 +147,33 @@ struct Worker {
     /// Offset of the next journal record to apply.
     next_offset: i64,
     pending: Vec<Ask>,
-    events: broadcast::Sender<Arc<Published>>,
+    /// Applied batches with their last sequence number, to [`publish_when_projected`].
+    events: tokio::sync::mpsc::UnboundedSender<(u64, Arc<Published>)>,
     status: Arc<EngineStatus>,
+}
+
+/// Broadcasts each applied batch once the read model holds it (module contract).
+async fn publish_when_projected(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<(u64, Arc<Published>)>,
+    events: broadcast::Sender<Arc<Published>>,
+    reader: qt_store_postgres::PgReader,
+    source: String,
+) {
+    let mut projected = 0u64;
+    while let Some((seq, published)) = rx.recv().await {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while projected < seq && tokio::time::Instant::now() < deadline {
+            match reader.projected_seq(&source).await {
+                Ok(p) => projected = projected.max(p),
+                Err(e) => tracing::warn!(error = %e, "replica: projected sequence unknown"),
+            }
+            if projected < seq {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        // No receivers is fine: nobody is watching.
+        let _ = events.send(published);
+    }
 }
 
 impl Worker {
@@ -273,7 +304,7 @@ impl Worker {
         touched.sort_unstable();
         touched.dedup();
         let tops = touched.into_iter().filter_map(|s| self.top(s)).collect();
-        let _ = self.events.send(Arc::new(Published { events, tops }));
+        let _ = self.events.send((self.exchange.last_cmd_seq(), Arc::new(Published { events, tops })));
     }
 
     fn top(&self, symbol: SymbolId) -> Option<Top> {
