@@ -117,7 +117,8 @@ impl NodeConfig {
                     }
                 }
             }
-            let mut k: KafkaConfig = serde_json::from_value(raw).map_err(|e| NodeConfigError::Load(format!("kafka: {e}")))?;
+            let mut k: KafkaConfig =
+                serde_json::from_value(raw).map_err(|e| NodeConfigError::Load(format!("kafka: {e}")))?;
             if figment.find_value("kafka.replication_factor").is_err() {
                 k.replication_factor = 1;
                 k.min_insync_replicas = 1;
