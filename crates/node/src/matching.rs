@@ -298,25 +298,6 @@ impl Matching {
         }
         metrics::histogram!("qt_projection_seconds").record(timer.elapsed().as_secs_f64());
         let events = std::mem::take(&mut self.events);
-        let sink = &mut self.sink;
-        let mut delay = Duration::from_millis(100);
-        loop {
-            match sink.publish_async(&events).await {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::error!(error = %e, "publishing events failed; retrying with backoff");
-                    self.status.degraded.store(true, Ordering::Release);
-                    if *stop.borrow() {
-                        return false;
-                    }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
-        self.status.degraded.store(false, Ordering::Release);
-        metrics::counter!("qt_engine_events_total").increment(events.len() as u64);
-
         let mut replies = Vec::new();
         for (p, range) in pending.drain(..).zip(&ranges) {
             let Some((corr, reply_to)) = p.reply else { continue };
@@ -346,13 +327,38 @@ impl Matching {
                 Err(e) => tracing::error!(error = %e, "reply encoding"),
             }
         }
-        // Best effort: the command is durable; an intake that misses its reply answers
-        // "outcome unknown" and the client's retry with the same key finds the answer.
+        // The command is journaled and projected: the intake may answer now, while the
+        // events go out (not awaited, so the next batch does not wait for the replies'
+        // acknowledgements). Best effort: an intake that misses its reply answers "outcome
+        // unknown" and the client's retry with the same key finds the answer.
         if !replies.is_empty() {
-            if let Err(e) = self.producer.send_all(&replies).await {
-                tracing::warn!(error = %e, replies = replies.len(), "replies not delivered");
+            let producer = self.producer.clone();
+            tokio::spawn(async move {
+                if let Err(e) = producer.send_all(&replies).await {
+                    tracing::warn!(error = %e, replies = replies.len(), "replies not delivered");
+                }
+            });
+        }
+
+        let sink = &mut self.sink;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match sink.publish_async(&events).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "publishing events failed; retrying with backoff");
+                    self.status.degraded.store(true, Ordering::Release);
+                    if *stop.borrow() {
+                        return false;
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
             }
         }
+        self.status.degraded.store(false, Ordering::Release);
+        metrics::counter!("qt_engine_events_total").increment(events.len() as u64);
+
         self.events = events;
         self.status.last_seq.store(self.next_seq - 1, Ordering::Relaxed);
         self.since_snapshot += envs.len() as u64;
