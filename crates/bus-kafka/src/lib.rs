@@ -4,8 +4,8 @@
 //!
 //! | topic | written by | key | record | read by (consumer group) |
 //! |---|---|---|---|---|
-//! | `orders` | ingestion | user id | `CommandEnvelope` (place/cancel/amend/…) | risk (`risk-engine-group`) |
-//! | `commands.matching` | risk | seq; partition = matching shard of the symbol | `CommandEnvelope`: the **durable command log** of a shard ([`KafkaJournal`]) | matching (`order-processor-group`; each shard reads its own partition) |
+//! | `orders` | ingestion | user id | an unsequenced command with its correlation id (qt-node `OrderRequest`) | the matching shard, its sequencer (`order-processor-group`) |
+//! | `commands.matching` | matching (its sequencer) | seq; partition = the shard | `CommandEnvelope`: the **durable command log** of a shard ([`KafkaJournal`]) | the shard at recovery; replicas of the shard in ingestion and market-data (assigned, no group) |
 //! | `executions` | matching | user id (a trade goes to both users) | `EventEnvelope`: order lifecycle, fills, balances, positions | risk/settlement (`risk-engine-group`), ingestion replies |
 //! | `prices` | matching | symbol id | `EventEnvelope`: trades and book deltas | market-data (`market-data-group`) |
 //! | `risk-events` | matching, risk | user id (`global` for the global kill switch) | `EventEnvelope`: rejections, limit and kill-switch changes | risk (`risk-engine-group`), market-data private stream |
