@@ -26,7 +26,7 @@ import urllib.error
 import urllib.request
 
 A, B, M, ADMIN, MATCHING_PID = sys.argv[1:6]
-SECONDS = float(sys.argv[6]) if len(sys.argv) > 6 else 12.0
+SECONDS = float(sys.argv[6]) if len(sys.argv) > 6 else 15.0
 USERS = 6
 
 
@@ -123,10 +123,12 @@ with open(log_path, "ab") as log:
 print(f"restarted matching as pid {proc.pid}", flush=True)
 with open(os.environ.get("QT_FAULT_PIDFILE", "/dev/null"), "w") as f:
     f.write(str(proc.pid))
+restarted_at = len(acked)
 time.sleep(SECONDS * 2 / 3)
 stop.set()
 for t in threads:
     t.join(timeout=30)
+after_loop = len(acked)
 
 # Resolve every unknown outcome with its idempotency key.
 deadline = time.monotonic() + 60
@@ -144,6 +146,8 @@ for key, (idx, body) in list(unknown.items()):
         time.sleep(0.2)
 
 print(f"FIGURE fault_acknowledged_orders {len(acked)}")
+print(f"FIGURE fault_acknowledged_before_kill {before}")
+print(f"FIGURE fault_acknowledged_after_restart {after_loop - restarted_at}")
 print(f"FIGURE fault_unknown_then_resolved {len(unknown)}")
 print(f"FIGURE fault_refused_orders {refused}")
 lat = sorted(latencies)

@@ -389,7 +389,11 @@ impl Matching {
         let orders = self.cfg.kafka.topic(topic::ORDERS);
         // Groups are namespaced like the topics, so that test namespaces never share one.
         let group_id = self.cfg.kafka.topic(group::ORDER_PROCESSOR);
-        let mut consumer = EffectConsumer::new(&self.cfg.kafka, &group_id, &[orders.as_str()], dedup)?;
+        // Static membership (the shard's name): a restarted shard owner takes its
+        // partitions back at once instead of waiting for the dead member's session to end.
+        let mut kafka = self.cfg.kafka.clone();
+        kafka.extra.insert("group.instance.id".into(), self.cfg.kafka.topic(&self.source));
+        let mut consumer = EffectConsumer::new(&kafka, &group_id, &[orders.as_str()], dedup)?;
         self.status.recovered.store(true, Ordering::Release);
         tracing::info!(shard = %self.source, "matching: consuming orders");
         let mut idle_since = Instant::now();
