@@ -6,16 +6,18 @@
 #     against `quanttrader serve all` (Kafka KRaft, PostgreSQL, Redis from
 #     scripts/servers/with-servers), then against scripts/dev-up (two ingestion processes,
 #     one risk, one matching, one market-data), plus the cross-process check
+#   - tests/distributed/fault: kill -9 of the matching process under load and its restart;
+#     every acknowledged order present exactly once, books equal on three replicas
 #   - shellcheck of the scripts it adds or changes
 # Installs what it needs (cmake and zlib for librdkafka, the servers' Debian packages, the
 # Kafka jars, shellcheck), cached under ~/.cache/quanttrader; the Rust target dir is the
-# shared $QT_CACHE/cargo-target. About 4 minutes warm.
+# shared $QT_CACHE/cargo-target. About 5 minutes warm.
 #
 # Usage: scripts/ci/14-distributed.sh [--help]
 set -euo pipefail
 case "${1:-}" in
   -h | --help)
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
 esac
@@ -30,7 +32,7 @@ command -v java >/dev/null 2>&1 || need_apt openjdk-17-jre-headless
 
 log "shellcheck of the distributed scripts"
 shellcheck -x scripts/ci/14-distributed.sh scripts/dev-up scripts/dev-down tests/distributed/run \
-  tests/distributed/cross-process
+  tests/distributed/cross-process tests/distributed/fault tests/distributed/bench
 echo "ok   shellcheck"
 
 log "rustfmt and clippy of qt-node and quanttrader (-D warnings)"
@@ -42,3 +44,6 @@ nice -n 10 cargo test --locked -p qt-node
 
 log "API suite against the distributed mode"
 tests/distributed/run
+
+log "fault: kill -9 of matching under load"
+tests/distributed/fault
