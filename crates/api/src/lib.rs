@@ -7,11 +7,15 @@
 //! - [`runtime`] owns the engine on one thread; the HTTP layer talks to it only through
 //!   [`runtime::EngineHandle`] and reads queries from the read model.
 //! - [`http`] is the public interface of docs/api.md and DESIGN.md section 3.
+//! - Distributed mode (crate `qt-node`) reuses all of it: [`runtime::EngineHandle::remote`]
+//!   forwards commands and queries to another process, and [`read_model::Reader`] queries
+//!   another store.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod app;
 pub mod config;
 pub mod http;
+pub mod read_model;
 pub mod runtime;
 pub mod telemetry;
 

@@ -53,6 +53,29 @@ pub enum EngineError {
     Stopped,
     #[error("the journal refused the write: {0}")]
     Journal(String),
+    /// Distributed mode: the bus could not take the command (nothing was done).
+    #[error("a dependency is unavailable: {0}")]
+    Unavailable(String),
+    /// Distributed mode: the command was handed to the bus but no outcome came in time;
+    /// it may still be applied (the client retries with the same idempotency key).
+    #[error("no outcome in time")]
+    Timeout,
+    /// Distributed mode: another process holds this idempotency key with another body.
+    #[error("idempotency conflict: {0}")]
+    Conflict(String),
+}
+
+/// Distributed mode: the engine lives in another process. [`EngineHandle::remote`] wraps
+/// an implementation; `submit` and `query` are forwarded to it, so the HTTP handlers stay
+/// the same in both modes. An implementation must answer `submit` only once the command
+/// is durable and applied (and its read-model rows written), like the local engine.
+pub trait RemoteEngine: Send + Sync + std::fmt::Debug {
+    fn submit(
+        &self,
+        cmd: Command,
+        meta: Option<CommandMeta>,
+    ) -> futures_util::future::BoxFuture<'static, Result<Outcome, EngineError>>;
+    fn query(&self, query: Query) -> futures_util::future::BoxFuture<'static, Result<Answer, EngineError>>;
 }
 
 /// What a command did.
@@ -161,6 +184,8 @@ pub struct EngineHandle {
     tx: mpsc::Sender<Request>,
     events: broadcast::Sender<Arc<Published>>,
     pub status: Arc<EngineStatus>,
+    /// Set in distributed mode (see [`RemoteEngine`]).
+    remote: Option<Arc<dyn RemoteEngine>>,
 }
 
 impl std::fmt::Debug for Request {
@@ -179,6 +204,9 @@ impl EngineHandle {
     /// Journals and applies one command; ids inside it (order id of a place, user id of a
     /// create-user) are assigned by the engine thread and returned in the outcome.
     pub async fn submit(&self, cmd: Command, meta: Option<CommandMeta>) -> Result<Outcome, EngineError> {
+        if let Some(remote) = &self.remote {
+            return remote.submit(cmd, meta).await;
+        }
         let (reply, rx) = oneshot::channel();
         self.tx.try_send(Request::Command { cmd, meta: meta.map(Box::new), reply }).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => EngineError::Busy,
@@ -188,6 +216,9 @@ impl EngineHandle {
     }
 
     pub async fn query(&self, query: Query) -> Result<Answer, EngineError> {
+        if let Some(remote) = &self.remote {
+            return remote.query(query).await;
+        }
         let (reply, rx) = oneshot::channel();
         self.tx.try_send(Request::Query { query, reply }).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => EngineError::Busy,
@@ -204,6 +235,18 @@ impl EngineHandle {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.events.subscribe()
+    }
+
+    /// A handle over an engine in another process. `events` carries what the WebSocket
+    /// clients see (the caller feeds it); `status` is the caller's to maintain (`/ready`).
+    /// Simulator and shutdown requests answer "stopped": there is no local thread.
+    pub fn remote(
+        engine: Arc<dyn RemoteEngine>,
+        events: broadcast::Sender<Arc<Published>>,
+        status: Arc<EngineStatus>,
+    ) -> EngineHandle {
+        let (tx, _) = mpsc::channel(1);
+        EngineHandle { tx, events, status, remote: Some(engine) }
     }
 
     /// One simulator step soon; dropped when the queue is busy (the next tick comes).
@@ -309,7 +352,7 @@ pub fn start(
     status.last_seq.store(report.last_seq, Ordering::Relaxed);
 
     let (tx, rx) = mpsc::channel(settings.queue_capacity);
-    let handle = EngineHandle { tx, events: events_tx.clone(), status: status.clone() };
+    let handle = EngineHandle { tx, events: events_tx.clone(), status: status.clone(), remote: None };
     let next_order_id = exchange.max_order_id() + 1;
     let next_user_id = exchange.max_user_id_below(SIM_USER_BASE) + 1;
     let mut worker = Worker {

@@ -4,12 +4,13 @@
 //!
 //! | topic | written by | key | record | read by (consumer group) |
 //! |---|---|---|---|---|
-//! | `orders` | ingestion | user id | `CommandEnvelope` (place/cancel/amend/…) | risk (`risk-engine-group`) |
-//! | `commands.matching` | risk | seq; partition = matching shard of the symbol | `CommandEnvelope`: the **durable command log** of a shard ([`KafkaJournal`]) | matching (`order-processor-group`; each shard reads its own partition) |
+//! | `orders` | ingestion | user id | an unsequenced command with its correlation id (qt-node `OrderRequest`) | the matching shard, its sequencer (`order-processor-group`) |
+//! | `commands.matching` | matching (its sequencer) | seq; partition = the shard | `CommandEnvelope`: the **durable command log** of a shard ([`KafkaJournal`]) | the shard at recovery; replicas of the shard in ingestion and market-data (assigned, no group) |
 //! | `executions` | matching | user id (a trade goes to both users) | `EventEnvelope`: order lifecycle, fills, balances, positions | risk/settlement (`risk-engine-group`), ingestion replies |
 //! | `prices` | matching | symbol id | `EventEnvelope`: trades and book deltas | market-data (`market-data-group`) |
 //! | `risk-events` | matching, risk | user id (`global` for the global kill switch) | `EventEnvelope`: rejections, limit and kill-switch changes | risk (`risk-engine-group`), market-data private stream |
 //! | `events` | matching | source (shard) name | every `EventEnvelope` of a shard, in order | projector to PostgreSQL (`projector-group`), paired with their commands by [`join_commands`] |
+//! | `replies` | matching | intake process id | the outcome of one `orders` request (correlation id) | the ingestion process that sent it (assigned, no group) |
 //!
 //! Topic and group names are those of seed 004 plus `commands.matching`, `events` and
 //! `projector-group`, which the pipeline needs. Partition counts, replication factor and
@@ -60,7 +61,10 @@ pub mod topic {
     pub const RISK_EVENTS: &str = "risk-events";
     pub const COMMANDS_MATCHING: &str = "commands.matching";
     pub const EVENTS: &str = "events";
-    pub const ALL: [&str; 6] = [ORDERS, EXECUTIONS, PRICES, RISK_EVENTS, COMMANDS_MATCHING, EVENTS];
+    /// Outcomes of `orders` requests for the intake process that is waiting for them
+    /// (keyed by that process's id).
+    pub const REPLIES: &str = "replies";
+    pub const ALL: [&str; 7] = [ORDERS, EXECUTIONS, PRICES, RISK_EVENTS, COMMANDS_MATCHING, EVENTS, REPLIES];
 }
 
 /// Consumer group names (seed 004 plus the projector).

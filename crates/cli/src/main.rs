@@ -3,6 +3,7 @@
 mod bench;
 mod bench_http;
 mod run;
+mod serve;
 
 use anyhow::Result;
 
@@ -27,6 +28,10 @@ struct Cli {
 enum Commands {
     /// The whole exchange in one process: API, engine, durable journal, simulator, web screen.
     Run(run::RunArgs),
+    /// One role of the distributed mode over Kafka, PostgreSQL and Redis.
+    Serve(serve::ServeArgs),
+    /// Applies the PostgreSQL migrations of the distributed mode, then exits.
+    Migrate(serve::MigrateArgs),
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
@@ -46,6 +51,8 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Commands::Run(args) => run::run(args),
+        Commands::Serve(args) => serve::serve(args),
+        Commands::Migrate(args) => serve::migrate(args),
         Commands::Bench { what: BenchWhat::Engine(args) } => bench::engine(&args),
         Commands::Bench { what: BenchWhat::Http(args) } => {
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(bench_http::http(&args))

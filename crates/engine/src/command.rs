@@ -89,4 +89,8 @@ pub struct CommandMeta {
     pub user_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_hash: Option<String>,
+    /// Distributed mode: where the sequencer took the command from (`stream:seq` of the
+    /// intake topic), so that a restarted sequencer skips requests it journaled already.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<String>,
 }

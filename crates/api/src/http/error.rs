@@ -139,6 +139,16 @@ impl From<crate::runtime::EngineError> for ApiError {
                 tracing::error!(%cause, "journal write failed");
                 ApiError::unavailable("JOURNAL_UNAVAILABLE", "the command could not be made durable; nothing was done")
             }
+            E::Unavailable(cause) => {
+                tracing::error!(%cause, "command bus unavailable");
+                ApiError::unavailable("BUS_UNAVAILABLE", "the command could not be made durable; nothing was done")
+            }
+            E::Timeout => ApiError::unavailable(
+                "OUTCOME_UNKNOWN",
+                "the command was accepted by the bus but its outcome did not arrive in time; retry with the same Idempotency-Key",
+            ),
+            E::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "IDEMPOTENCY_IN_PROGRESS", message)
+                .field("Idempotency-Key"),
         }
     }
 }

@@ -4,7 +4,8 @@
 //! Contract:
 //! - [`AuthUser`] accepts only `Authorization: Bearer <api key>` of an existing user; the
 //!   key is hashed (SHA-256) before any lookup, and every accepted request spends one
-//!   token of that user's bucket: an empty bucket is 429 with `Retry-After`.
+//!   token of that user's bucket: an empty bucket is 429 with `Retry-After`. The bucket is
+//!   shared by every intake process when `AppState.shared_rate` is set (distributed mode).
 //! - [`Admin`] compares the token's hash in constant time.
 //! - [`JsonBody`] reports malformed JSON as 400 `INVALID_JSON` and a wrongly typed or
 //!   unknown field as 400 `INVALID_FIELD` with the field's path.
@@ -61,13 +62,34 @@ pub fn check_rate(state: &AppState, user: UserId) -> Result<(), ApiError> {
     }
 }
 
+/// [`check_rate`] against the budget shared by every intake process when there is one;
+/// the in-process limiter when it is unreachable (a Redis outage must not stop trading).
+pub async fn check_shared_rate(state: &AppState, user: UserId) -> Result<(), ApiError> {
+    let Some(shared) = &state.shared_rate else { return check_rate(state, user) };
+    match shared.check(user).await {
+        Ok(None) => Ok(()),
+        Ok(Some(wait)) => {
+            metrics::counter!("qt_rate_limited_total").increment(1);
+            Err(ApiError {
+                retry_after: Some(wait.as_secs_f64().ceil().max(1.0) as u64),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "too many requests; slow down")
+            })
+        }
+        Err(cause) => {
+            metrics::counter!("qt_rate_limit_fallbacks_total").increment(1);
+            tracing::warn!(%cause, "shared rate limit unavailable; using the local one");
+            check_rate(state, user)
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let key = bearer(parts).ok_or_else(|| ApiError::unauthorized("Authorization: Bearer <api key> is required"))?;
         let user = user_for_key(state, key).await?.ok_or_else(|| ApiError::unauthorized("unknown API key"))?;
-        check_rate(state, user)?;
+        check_shared_rate(state, user).await?;
         Ok(AuthUser(user))
     }
 }

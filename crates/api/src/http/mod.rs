@@ -21,6 +21,7 @@ pub mod views;
 pub mod ws;
 
 use crate::config::{HttpSettings, RunConfig};
+use crate::read_model::Reader;
 use crate::runtime::EngineHandle;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -33,7 +34,6 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use metrics::{counter, histogram};
 use metrics_exporter_prometheus::PrometheusHandle;
 use qt_core::{Asset, AssetId, SymbolId, SymbolSpec, UserId};
-use qt_store_sqlite::Reader;
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -96,6 +96,16 @@ pub struct AppState {
     pub stats_cache: Arc<Mutex<HashMap<SymbolId, (Instant, qt_store_sqlite::Stats24h)>>>,
     /// Limits given to users the admin API creates (journaled with the command).
     pub default_limits: Arc<qt_core::RiskLimits>,
+    /// Distributed mode: the per-user request budget shared by every intake process
+    /// (`None`: the in-process `limiter` alone).
+    pub shared_rate: Option<Arc<dyn SharedRateLimit>>,
+}
+
+/// A per-user request budget shared across processes (Redis in the distributed mode).
+pub trait SharedRateLimit: Send + Sync + std::fmt::Debug {
+    /// `Ok(None)`: allowed; `Ok(Some(wait))`: refused until `wait` has passed; `Err`: the
+    /// shared store is unreachable, and the in-process limiter decides instead.
+    fn check(&self, user: UserId) -> futures_util::future::BoxFuture<'static, Result<Option<Duration>, String>>;
 }
 
 /// The process-wide Prometheus recorder (installed once, shared by every app in a test
@@ -127,7 +137,7 @@ pub fn prometheus() -> PrometheusHandle {
 impl AppState {
     pub fn new(
         engine: EngineHandle,
-        reader: Reader,
+        reader: impl Into<Reader>,
         markets: Arc<Markets>,
         admin_token: &str,
         config: &RunConfig,
@@ -138,7 +148,7 @@ impl AppState {
         let quota = Quota::per_second(per_second).allow_burst(burst);
         Ok(AppState {
             engine,
-            reader,
+            reader: reader.into(),
             markets,
             admin_token_hash: Arc::new(Sha256::digest(admin_token.as_bytes()).into()),
             limiter: Arc::new(RateLimiter::keyed(quota)),
@@ -150,6 +160,7 @@ impl AppState {
             ws_clients: Arc::default(),
             stats_cache: Arc::default(),
             default_limits: Arc::new(config.risk.to_limits().map_err(crate::app::AppError::Bootstrap)?),
+            shared_rate: None,
         })
     }
 
@@ -157,12 +168,20 @@ impl AppState {
     /// database (microseconds; a full page well under a millisecond), so they run on the
     /// async worker itself: handing each to the blocking pool cost more in thread
     /// wake-ups than the query (measured with `bench http`: most of the CPU was futex
-    /// traffic of the pool).
+    /// traffic of the pool). A remote read model (PostgreSQL) waits on the network, so
+    /// its queries do go to the blocking pool.
     pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&Reader) -> Result<T, qt_store_sqlite::StoreError> + Send + 'static,
     {
+        if self.reader.is_remote() {
+            let reader = self.reader.clone();
+            return tokio::task::spawn_blocking(move || f(&reader))
+                .await
+                .map_err(|e| ApiError::internal("read model task", e))?
+                .map_err(ApiError::from);
+        }
         f(&self.reader).map_err(ApiError::from)
     }
 }
