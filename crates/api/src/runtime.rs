@@ -99,7 +99,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn new(seq: u64, ts: i64) -> Outcome {
+    /// An outcome with only its sequence number and time; the rest empty.
+    pub fn new(seq: u64, ts: i64) -> Outcome {
         Outcome {
             seq,
             ts,
@@ -227,10 +228,11 @@ impl EngineHandle {
         rx.await.map_err(|_| EngineError::Stopped)
     }
 
-    /// True: this engine looks up a place's idempotency key itself, on the journaling
-    /// thread, and answers a used key with [`Outcome::replayed`].
+    /// True for the local engine: it looks up a place's idempotency key itself, on the
+    /// journaling thread, and answers a used key with [`Outcome::replayed`]. A remote
+    /// engine leaves the lookup to the handler (read model) and its own claims.
     pub fn checks_idempotency_keys(&self) -> bool {
-        true
+        self.remote.is_none()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
