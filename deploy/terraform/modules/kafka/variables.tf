@@ -75,6 +75,29 @@ variable "kms_key_arn" {
   type        = string
 }
 
+variable "scram_kms_key_arn" {
+  description = "Customer-managed KMS key of the AmazonMSK_ SCRAM secret (MSK refuses secrets under the AWS managed key). Required in mode msk."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.mode != "msk" || var.scram_kms_key_arn != null
+    error_message = "mode msk needs scram_kms_key_arn: MSK accepts SCRAM secrets only under a customer-managed key."
+  }
+}
+
+variable "scram_username" {
+  description = "SASL/SCRAM user name of the platform's clients."
+  type        = string
+  default     = "quanttrader"
+}
+
+variable "scram_recovery_window_days" {
+  description = "Days a deleted SCRAM secret can still be restored (0 deletes at once: labs only)."
+  type        = number
+  default     = 30
+}
+
 variable "log_retention_days" {
   description = "Retention of the broker logs in CloudWatch."
   type        = number
