@@ -139,6 +139,7 @@ argocd_params=(
   --set-string aws.region=eu-west-1
   --set-string ingress.host=quanttrader.example.com
   --set-string ingress.certificateArn=arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000
+  --set-string externalSecrets.databaseCredentialsKey=arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-00000000-0000-0000-0000-000000000000-AbCdEf
 )
 values_files=("$CHART/values.yaml")
 for f in "$CHART"/values-*.yaml; do values_files+=("$f"); done
