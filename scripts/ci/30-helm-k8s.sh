@@ -193,7 +193,7 @@ alert_tests() {
     return 0
   fi
   mkdir -p "$dir"
-  "$HELM" template quanttrader "$CHART" --namespace quanttrader --show-only templates/prometheusrule.yaml |
+  "$HELM" template quanttrader "$CHART" --namespace quanttrader "${argocd_params[@]}" --show-only templates/prometheusrule.yaml |
     "$VENV/bin/python" -c 'import sys, yaml; yaml.safe_dump(yaml.safe_load(sys.stdin)["spec"], sys.stdout)' >"$dir/rules.yaml"
   cp "$CHART"/tests/alerts/*_test.yml "$dir/"
   "$promtool" check rules "$dir/rules.yaml" && (cd "$dir" && "$promtool" test rules ./*_test.yml)
