@@ -417,8 +417,8 @@ resource "aws_secretsmanager_secret_version" "endpoints" {
     redis_host              = var.enable_redis ? module.redis.primary_endpoint : ""
     redis_port              = var.enable_redis ? "6379" : ""
     kafka_mode              = local.kafka_mode
-    kafka_bootstrap         = coalesce(module.kafka.bootstrap_brokers, "")
-    kafka_security_protocol = coalesce(module.kafka.security_protocol, "")
-    kafka_scram_secret_arn  = coalesce(module.kafka.scram_secret_arn, "")
+    kafka_bootstrap         = module.kafka.bootstrap_brokers != null ? module.kafka.bootstrap_brokers : ""
+    kafka_security_protocol = module.kafka.security_protocol != null ? module.kafka.security_protocol : ""
+    kafka_scram_secret_arn  = module.kafka.scram_secret_arn != null ? module.kafka.scram_secret_arn : ""
   })
 }
