@@ -1,5 +1,5 @@
 variable "mode" {
-  description = "How the event log is run: msk (Amazon MSK, managed, TLS + IAM auth), self_hosted (Apache Kafka in KRaft mode on EC2: cheaper, you patch and back it up) or none (the all-in-one engine journals to SQLite and needs no Kafka)."
+  description = "How the event log is run: msk (Amazon MSK, managed, TLS + SASL/SCRAM auth: librdkafka cannot sign MSK IAM;), self_hosted (Apache Kafka in KRaft mode on EC2: cheaper, you patch and back it up) or none (the all-in-one engine journals to SQLite and needs no Kafka)."
   type        = string
   default     = "msk"
 
