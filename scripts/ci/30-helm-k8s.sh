@@ -139,6 +139,7 @@ argocd_params=(
   --set-string aws.region=eu-west-1
   --set-string ingress.host=quanttrader.example.com
   --set-string ingress.certificateArn=arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000
+  --set-string externalSecrets.databaseCredentialsKey=arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-00000000-0000-0000-0000-000000000000-AbCdEf
 )
 values_files=("$CHART/values.yaml")
 for f in "$CHART"/values-*.yaml; do values_files+=("$f"); done
@@ -192,7 +193,7 @@ alert_tests() {
     return 0
   fi
   mkdir -p "$dir"
-  "$HELM" template quanttrader "$CHART" --namespace quanttrader --show-only templates/prometheusrule.yaml |
+  "$HELM" template quanttrader "$CHART" --namespace quanttrader "${argocd_params[@]}" --show-only templates/prometheusrule.yaml |
     "$VENV/bin/python" -c 'import sys, yaml; yaml.safe_dump(yaml.safe_load(sys.stdin)["spec"], sys.stdout)' >"$dir/rules.yaml"
   cp "$CHART"/tests/alerts/*_test.yml "$dir/"
   "$promtool" check rules "$dir/rules.yaml" && (cd "$dir" && "$promtool" test rules ./*_test.yml)

@@ -149,7 +149,7 @@ neither, the bare repository is used (a local image, as in kind or the unit test
 {{- if .root.Values.externalSecrets.enabled }}
 {{- range $sname := keys .root.Values.externalSecrets.secrets | sortAlpha }}
 {{- $s := index $.root.Values.externalSecrets.secrets $sname }}
-{{- if has $.name $s.components }}
+{{- if and (has $.name $s.components) (not $s.mountPath) }}
 {{- $out = append $out (include "quanttrader.secretName" (dict "root" $.root "name" $sname)) }}
 {{- end }}
 {{- end }}
@@ -218,4 +218,27 @@ checkov.io/skip2: CKV_K8S_35=The binary reads configuration only from QT_* envir
 {{- else }}
 {{- default "default" .c.serviceAccount.name }}
 {{- end }}
+{{- end }}
+
+{{/*
+Secrets of a component mounted as files (entries with `mountPath`), as a JSON list of
+{"name": <volume>, "secretName": ..., "mountPath": ..., "file": <its *.toml key>}.
+Input: {"root": $, "name": "<name in externalSecrets.secrets.*.components>"}.
+*/}}
+{{- define "quanttrader.componentSecretFiles" -}}
+{{- $out := list }}
+{{- if .root.Values.externalSecrets.enabled }}
+{{- range $sname := keys .root.Values.externalSecrets.secrets | sortAlpha }}
+{{- $s := index $.root.Values.externalSecrets.secrets $sname }}
+{{- if and (has $.name $s.components) $s.mountPath }}
+{{- $file := "" }}
+{{- range $k, $_ := $s.template }}{{ if hasSuffix ".toml" $k }}{{ $file = $k }}{{ end }}{{ end }}
+{{- $out = append $out (dict "name" (printf "secret-%s" $sname) "secretName" (include "quanttrader.secretName" (dict "root" $.root "name" $sname)) "mountPath" $s.mountPath "file" $file) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if gt (len $out) 1 }}
+{{- fail (printf "component %s mounts %d configuration secrets; the binary takes one --config" .name (len $out)) }}
+{{- end }}
+{{- toJson $out }}
 {{- end }}

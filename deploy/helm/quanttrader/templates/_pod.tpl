@@ -7,6 +7,9 @@ The config checksum annotation rolls the pods when the ConfigMap changes.
 {{- define "quanttrader.podTemplate" -}}
 {{- $root := .root }}
 {{- $c := .c }}
+{{- $files := include "quanttrader.componentSecretFiles" (dict "root" $root "name" (default .name .secretsFor)) | fromJsonArray }}
+{{- $args := concat $c.args $c.extraArgs }}
+{{- range $files }}{{ if .file }}{{ $args = concat $args (list "--config" (printf "%s/%s" .mountPath .file)) }}{{ end }}{{ end }}
 metadata:
   labels:
     {{- include "quanttrader.componentLabels" . | nindent 4 }}
@@ -53,18 +56,21 @@ spec:
       image: {{ include "quanttrader.image" $root | quote }}
       imagePullPolicy: {{ $root.Values.image.pullPolicy }}
       args:
-        {{- toYaml (concat $c.args $c.extraArgs) | nindent 8 }}
+        {{- toYaml $args | nindent 8 }}
       ports:
         - name: http
           containerPort: {{ $c.containerPort }}
           protocol: TCP
+      {{- /* Only variables the binary reads (crates/api/src/config.rs, crates/node/src/config.rs). */}}
       env:
-        - name: QT_COMPONENT
+        {{- if not .dataVolume }}
+        # `serve <role>`: listen on every interface, on the container port.
+        - name: QT_LISTEN
+          value: {{ printf "0.0.0.0:%v" $c.containerPort | quote }}
+        # Prefix of the role's Kafka client ids.
+        - name: QT_KAFKA__CLIENT_ID
           value: {{ .name | quote }}
-        - name: QT_POD_NAME
-          valueFrom:
-            fieldRef:
-              fieldPath: metadata.name
+        {{- end }}
         {{- range $k, $v := $c.env }}
         - name: {{ $k }}
           value: {{ $v | toString | quote }}
@@ -111,10 +117,21 @@ spec:
         - name: {{ .dataVolume }}
           mountPath: /var/lib/quanttrader
         {{- end }}
+        {{- range $files }}
+        - name: {{ .name }}
+          mountPath: {{ .mountPath }}
+          readOnly: true
+        {{- end }}
   volumes:
     - name: tmp
       emptyDir:
         sizeLimit: 256Mi
+    {{- range $files }}
+    - name: {{ .name }}
+      secret:
+        secretName: {{ .secretName }}
+        defaultMode: 0440
+    {{- end }}
   {{- with $c.nodeSelector }}
   nodeSelector:
     {{- toYaml . | nindent 4 }}

@@ -162,6 +162,7 @@ module "eks" {
   create                             = local.eks
   name                               = local.name
   kubernetes_version                 = var.kubernetes_version
+  deletion_protection                = var.deletion_protection
   subnet_ids                         = module.vpc.private_subnet_ids
   endpoint_public_access             = length(var.eks_public_endpoint_cidrs) > 0
   endpoint_public_access_cidrs       = var.eks_public_endpoint_cidrs
@@ -174,8 +175,12 @@ module "eks" {
   admin_role_arns                    = var.eks_admin_role_arns
   external_secrets_secret_arn_prefix = module.secrets.arn_prefix
   external_secrets_kms_key_arn       = module.kms.key_arns["secrets"]
-  # The RDS-managed master secret (username, password) for the database connection string.
-  external_secrets_extra_secret_arns  = var.enable_rds ? [module.rds.master_user_secret_arn] : []
+  # Outside quanttrader/<environment>/*: the RDS-managed master secret (username,
+  # password) and MSK's AmazonMSK_ SCRAM secret (docs/secrets.md).
+  external_secrets_extra_secret_arns = compact([
+    var.enable_rds ? module.rds.master_user_secret_arn : "",
+    var.enable_msk ? module.kafka.scram_secret_arn : "",
+  ])
   external_secrets_extra_kms_key_arns = var.enable_rds ? [module.kms.key_arns["data"]] : []
   tags                                = local.tags
 }
@@ -256,6 +261,8 @@ module "kafka" {
   instance_type              = var.enable_msk ? var.msk_instance_type : var.kafka_ec2_instance_type
   volume_size_gb             = var.kafka_volume_size_gb
   kms_key_arn                = module.kms.key_arns["data"]
+  scram_kms_key_arn          = module.kms.key_arns["secrets"]
+  scram_recovery_window_days = var.environment == "lab" ? 0 : 30
   log_retention_days         = var.log_retention_days
   logs_kms_key_arn           = module.kms.key_arns["logs"]
   tags                       = local.tags
@@ -386,10 +393,11 @@ module "backup" {
 # ------------------------------------------------------------------ connection facts
 
 # Where the application finds its data stores, as one JSON secret beside the credentials
-# (quanttrader/<environment>/endpoints), so that the Helm chart's ExternalSecrets can
-# assemble QT_DATABASE__URL, QT_REDIS__URL and QT_KAFKA__BROKERS from properties of this
-# secret and of the credential secrets (RDS-managed master secret, Redis auth token)
-# without anyone copying host names by hand. Null where the store is switched off.
+# (quanttrader/<environment>/endpoints). The Helm chart's ExternalSecrets build
+# QT_DATABASE__URL, QT_REDIS__URL, QT_KAFKA__BROKERS and QT_KAFKA__SECURITY_PROTOCOL from its
+# properties plus the credential secrets (RDS-managed master secret, redis-auth-token,
+# AmazonMSK_ SCRAM secret): the contract is docs/secrets.md. Empty strings where a store is
+# switched off (External Secrets cannot template a JSON null).
 resource "aws_secretsmanager_secret" "endpoints" {
   name                    = "quanttrader/${var.environment}/endpoints"
   description             = "Host names and ports of the data stores (no credentials)"
@@ -402,15 +410,15 @@ resource "aws_secretsmanager_secret" "endpoints" {
 resource "aws_secretsmanager_secret_version" "endpoints" {
   secret_id = aws_secretsmanager_secret.endpoints.id
   secret_string = jsonencode({
-    database_host          = var.enable_rds ? module.rds.address : null
-    database_port          = var.enable_rds ? 5432 : null
-    database_name          = var.enable_rds ? "quanttrader" : null
-    database_secret_arn    = var.enable_rds ? module.rds.master_user_secret_arn : null
-    redis_host             = var.enable_redis ? module.redis.primary_endpoint : null
-    redis_port             = var.enable_redis ? 6379 : null
-    redis_auth_secret_arn  = var.enable_redis ? module.redis.auth_token_secret_arn : null
-    kafka_mode             = local.kafka_mode
-    kafka_bootstrap        = module.kafka.bootstrap_brokers
-    admin_token_secret_arn = module.secrets.secret_arns["admin-token"]
+    database_host           = var.enable_rds ? module.rds.address : ""
+    database_port           = var.enable_rds ? "5432" : ""
+    database_name           = var.enable_rds ? "quanttrader" : ""
+    database_secret_arn     = var.enable_rds ? module.rds.master_user_secret_arn : ""
+    redis_host              = var.enable_redis ? module.redis.primary_endpoint : ""
+    redis_port              = var.enable_redis ? "6379" : ""
+    kafka_mode              = local.kafka_mode
+    kafka_bootstrap         = module.kafka.bootstrap_brokers != null ? module.kafka.bootstrap_brokers : ""
+    kafka_security_protocol = module.kafka.security_protocol != null ? module.kafka.security_protocol : ""
+    kafka_scram_secret_arn  = module.kafka.scram_secret_arn != null ? module.kafka.scram_secret_arn : ""
   })
 }

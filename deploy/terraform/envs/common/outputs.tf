@@ -101,6 +101,11 @@ output "monthly_budget_usd" {
 }
 
 output "endpoints_secret_arn" {
-  description = "Secret quanttrader/<environment>/endpoints: JSON with the data stores' hosts, ports and credential secret ARNs."
+  description = "Secret quanttrader/<environment>/endpoints: JSON with the data stores' hosts, ports, Kafka security protocol and credential secret ARNs (docs/secrets.md)."
   value       = aws_secretsmanager_secret.endpoints.arn
+}
+
+output "kafka_scram_secret_arn" {
+  description = "AmazonMSK_ secret of the SASL/SCRAM credential (JSON username, password); null unless enable_msk. The chart reads it as AmazonMSK_<cluster name>."
+  value       = module.kafka.scram_secret_arn
 }

@@ -401,7 +401,7 @@ variable "backup_vault_lock_days" {
 }
 
 variable "deletion_protection" {
-  description = "Deletion protection of databases and the load balancer (true in prod)."
+  description = "Deletion protection of the EKS cluster, databases and the load balancer (true in prod; false lets scripts/destroy remove a non-prod environment)."
   type        = bool
   default     = true
 }

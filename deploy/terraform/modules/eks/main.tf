@@ -79,7 +79,7 @@ resource "aws_eks_cluster" "this" {
   role_arn                      = aws_iam_role.cluster[0].arn
   enabled_cluster_log_types     = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
   bootstrap_self_managed_addons = false
-  deletion_protection           = true
+  deletion_protection           = var.deletion_protection
 
   vpc_config {
     subnet_ids              = var.subnet_ids

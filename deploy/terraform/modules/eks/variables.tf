@@ -153,3 +153,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "deletion_protection" {
+  description = "Refuse DeleteCluster while true (prod). false in non-prod environments so that scripts/destroy can remove the cluster."
+  type        = bool
+  default     = true
+}

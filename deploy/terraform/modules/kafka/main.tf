@@ -17,7 +17,9 @@ locals {
     "compression.type"               = "snappy"
     "message.max.bytes"              = "1048588"
   }
-  ports = local.msk ? [9098] : [9092, 9093]
+  # MSK: the SASL/SCRAM over TLS listener (librdkafka, and so the binary, cannot sign
+  # MSK IAM requests). Self-hosted: the plaintext client listener inside the VPC.
+  ports = local.msk ? [9096] : [9092, 9093]
 }
 
 resource "aws_security_group" "this" {
@@ -129,12 +131,13 @@ resource "aws_msk_cluster" "this" {
     revision = aws_msk_configuration.this[0].latest_revision
   }
 
-  # IAM only: no shared passwords, and the pod's Pod Identity role is the credential.
+  # SASL/SCRAM-SHA-512 over TLS: what librdkafka speaks (it has no MSK IAM signer). The
+  # credential is the AmazonMSK_ secret below, associated with the cluster.
   client_authentication {
     unauthenticated = false
 
     sasl {
-      iam = true
+      scram = true
     }
   }
 
@@ -169,6 +172,50 @@ resource "aws_msk_cluster" "this" {
   }
 
   tags = var.tags
+}
+
+# SCRAM credential of the platform. MSK requires the secret's name to start with
+# AmazonMSK_ and a customer-managed KMS key; its JSON is {"username", "password"}.
+data "aws_secretsmanager_random_password" "scram" {
+  count = local.msk ? 1 : 0
+
+  password_length     = 48
+  exclude_punctuation = true
+}
+
+resource "aws_secretsmanager_secret" "scram" {
+  count = local.msk ? 1 : 0
+
+  name                    = "AmazonMSK_${var.name}"
+  description             = "SASL/SCRAM credential of the QuantTrader clients of MSK ${var.name}; read by External Secrets"
+  kms_key_id              = var.scram_kms_key_arn
+  recovery_window_in_days = var.scram_recovery_window_days
+  tags                    = var.tags
+  #checkov:skip=CKV2_AWS_57:MSK SCRAM credentials rotate by a deliberate apply (taint the version) followed by a restart of the pods; docs/secrets.md.
+}
+
+# The data source yields a fresh value on every plan; ignore_changes keeps the first one.
+resource "aws_secretsmanager_secret_version" "scram" {
+  count = local.msk ? 1 : 0
+
+  secret_id = aws_secretsmanager_secret.scram[0].id
+  secret_string = jsonencode({
+    username = var.scram_username
+    password = data.aws_secretsmanager_random_password.scram[0].random_password
+  })
+
+  lifecycle {
+    ignore_changes = [secret_string]
+  }
+}
+
+resource "aws_msk_single_scram_secret_association" "this" {
+  count = local.msk ? 1 : 0
+
+  cluster_arn = aws_msk_cluster.this[0].arn
+  secret_arn  = aws_secretsmanager_secret.scram[0].arn
+
+  depends_on = [aws_secretsmanager_secret_version.scram]
 }
 
 # ------------------------------------------------------- Self-hosted on EC2

@@ -1,5 +1,5 @@
 variable "mode" {
-  description = "How the event log is run: msk (Amazon MSK, managed, TLS + IAM auth), self_hosted (Apache Kafka in KRaft mode on EC2: cheaper, you patch and back it up) or none (the all-in-one engine journals to SQLite and needs no Kafka)."
+  description = "How the event log is run: msk (Amazon MSK, managed, TLS + SASL/SCRAM auth: librdkafka cannot sign MSK IAM;), self_hosted (Apache Kafka in KRaft mode on EC2: cheaper, you patch and back it up) or none (the all-in-one engine journals to SQLite and needs no Kafka)."
   type        = string
   default     = "msk"
 
@@ -73,6 +73,29 @@ variable "retention_hours" {
 variable "kms_key_arn" {
   description = "KMS key for data at rest (broker volumes)."
   type        = string
+}
+
+variable "scram_kms_key_arn" {
+  description = "Customer-managed KMS key of the AmazonMSK_ SCRAM secret (MSK refuses secrets under the AWS managed key). Required in mode msk."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.mode != "msk" || var.scram_kms_key_arn != null
+    error_message = "mode msk needs scram_kms_key_arn: MSK accepts SCRAM secrets only under a customer-managed key."
+  }
+}
+
+variable "scram_username" {
+  description = "SASL/SCRAM user name of the platform's clients."
+  type        = string
+  default     = "quanttrader"
+}
+
+variable "scram_recovery_window_days" {
+  description = "Days a deleted SCRAM secret can still be restored (0 deletes at once: labs only)."
+  type        = number
+  default     = 30
 }
 
 variable "log_retention_days" {

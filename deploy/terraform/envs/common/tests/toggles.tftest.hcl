@@ -31,6 +31,11 @@ run "defaults_are_highly_available" {
   }
 
   assert {
+    condition     = module.kafka.security_protocol == "SASL_SSL"
+    error_message = "MSK clients speak SASL/SCRAM over TLS (docs/secrets.md): the endpoints secret says SASL_SSL."
+  }
+
+  assert {
     condition     = module.eks.node_group_capacity_types == { general = "ON_DEMAND", trading = "ON_DEMAND" }
     error_message = "By default the general and trading groups exist, on demand, and the ml group does not."
   }
@@ -88,6 +93,11 @@ run "self_hosted_kafka" {
   assert {
     condition     = output.kafka_mode == "self_hosted" && length(module.kafka.broker_instance_ids) == 3
     error_message = "enable_self_hosted_kafka must run three brokers on EC2 instead of MSK."
+  }
+
+  assert {
+    condition     = module.kafka.security_protocol == "PLAINTEXT" && output.kafka_scram_secret_arn == null
+    error_message = "The self-hosted brokers are plaintext inside the VPC, with no SCRAM secret."
   }
 }
 

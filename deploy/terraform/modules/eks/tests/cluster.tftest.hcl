@@ -35,6 +35,28 @@ run "on_demand_by_default_with_controller_roles" {
   }
 }
 
+run "deletion_protection_defaults_on_and_can_be_turned_off" {
+  command = plan
+
+  assert {
+    condition     = aws_eks_cluster.this[0].deletion_protection == true
+    error_message = "The cluster is protected unless the environment says otherwise."
+  }
+}
+
+run "deletion_protection_off_for_non_prod" {
+  command = plan
+
+  variables {
+    deletion_protection = false
+  }
+
+  assert {
+    condition     = aws_eks_cluster.this[0].deletion_protection == false
+    error_message = "deletion_protection = false must reach the cluster, or scripts/destroy cannot delete it."
+  }
+}
+
 run "spot_respects_allow_spot" {
   command = plan
 

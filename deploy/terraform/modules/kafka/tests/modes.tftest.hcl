@@ -9,6 +9,8 @@ variables {
   vpc_id      = "vpc-0123456789abcdef0"
   subnet_ids  = ["subnet-0000000000000000a", "subnet-0000000000000000b", "subnet-0000000000000000c"]
   kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+  # The Secrets Manager key of the environment: MSK refuses SCRAM secrets under AWS managed keys.
+  scram_kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000001"
 }
 
 run "msk" {
@@ -18,6 +20,31 @@ run "msk" {
     condition     = output.mode == "msk" && length(output.broker_instance_ids) == 0
     error_message = "mode msk must not start EC2 brokers."
   }
+
+  assert {
+    condition     = output.security_protocol == "SASL_SSL" && length(aws_msk_single_scram_secret_association.this) == 1
+    error_message = "MSK clients authenticate by SASL/SCRAM over TLS, with the credential associated to the cluster."
+  }
+
+  assert {
+    condition     = startswith(aws_secretsmanager_secret.scram[0].name, "AmazonMSK_")
+    error_message = "MSK only associates SCRAM secrets whose name starts with AmazonMSK_."
+  }
+
+  assert {
+    condition     = aws_msk_cluster.this[0].client_authentication[0].sasl[0].scram == true && aws_msk_cluster.this[0].client_authentication[0].sasl[0].iam != true
+    error_message = "MSK must offer SCRAM (librdkafka has no MSK IAM signer), not IAM only."
+  }
+}
+
+run "msk_without_a_customer_key_is_refused" {
+  command = plan
+
+  variables {
+    scram_kms_key_arn = null
+  }
+
+  expect_failures = [var.scram_kms_key_arn]
 }
 
 run "self_hosted" {
@@ -31,6 +58,11 @@ run "self_hosted" {
   assert {
     condition     = length(output.broker_instance_ids) == 3
     error_message = "mode self_hosted must start one broker per requested count."
+  }
+
+  assert {
+    condition     = output.security_protocol == "PLAINTEXT" && output.scram_secret_arn == null
+    error_message = "The self-hosted brokers listen in plaintext inside the VPC, without SCRAM."
   }
 }
 
