@@ -10,6 +10,11 @@
 //!   commit), applies it, projects it into the read model, and only then answers the
 //!   callers and publishes the events. A command that is answered is durable; a batch the
 //!   journal refused is neither applied nor answered with success.
+//! - A place carrying an idempotency key is checked against the stored keys on this
+//!   thread, before it is journaled: a used key is answered with its stored row and
+//!   nothing is appended. The answers of new keyed places, and the order of a cancel or
+//!   amend, are read back here too (the projector's connection has the pages it just
+//!   wrote in cache), so handlers do not re-read SQLite on the hot path.
 //! - Simulator steps run on the same thread between batches, so the simulator always sees
 //!   the effects of its previous actions.
 //! - A snapshot is written every `snapshot_every` commands, only after the read model has
@@ -23,7 +28,9 @@ use qt_core::{Asset, Depth, NewOrder, OrderId, Price, Qty, RejectReason, RiskLim
 use qt_engine::ports::{Journal, SnapshotStore};
 use qt_engine::{Command, CommandEnvelope, CommandMeta, EngineConfig, EventEnvelope, Exchange};
 use qt_sim::{SimAction, Simulator};
-use qt_store_sqlite::{Projected, Projector, SqliteJournal, SqliteSnapshots, Store};
+use qt_store_sqlite::{
+    ExecutionRow, IdempotencyRow, OrderView, PlaceAnswer, Projected, Projector, SqliteJournal, SqliteSnapshots, Store,
+};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -81,6 +88,30 @@ pub struct Outcome {
     /// The id given to a created user.
     pub user_id: Option<UserId>,
     pub events: Vec<EventEnvelope>,
+    /// A place with an idempotency key: its answer as stored under the key.
+    pub placed: Option<PlaceAnswer>,
+    /// A place whose idempotency key was already used (within 24 h): the stored answer;
+    /// nothing was journaled or applied.
+    pub replayed: Option<IdempotencyRow>,
+    /// A cancel or amend: the order and its fills right after it (read on the engine
+    /// thread, whose page cache is warm, instead of by the handler).
+    pub order: Option<(OrderView, Vec<ExecutionRow>)>,
+}
+
+impl Outcome {
+    /// An outcome with only its sequence number and time; the rest empty.
+    pub fn new(seq: u64, ts: i64) -> Outcome {
+        Outcome {
+            seq,
+            ts,
+            order_id: None,
+            user_id: None,
+            events: Vec::new(),
+            placed: None,
+            replayed: None,
+            order: None,
+        }
+    }
 }
 
 /// The top of one book after a batch.
@@ -195,6 +226,13 @@ impl EngineHandle {
             mpsc::error::TrySendError::Closed(_) => EngineError::Stopped,
         })?;
         rx.await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// True for the local engine: it looks up a place's idempotency key itself, on the
+    /// journaling thread, and answers a used key with [`Outcome::replayed`]. A remote
+    /// engine leaves the lookup to the handler (read model) and its own claims.
+    pub fn checks_idempotency_keys(&self) -> bool {
+        self.remote.is_none()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
@@ -391,8 +429,23 @@ impl Worker {
         for request in requests.drain(..) {
             match request {
                 Request::Command { cmd, meta, reply } => {
-                    let env = self.envelope(cmd, meta);
-                    pending.push((env, Some(reply)));
+                    // A key seen before answers from its row without touching the log.
+                    match self.used_key(&cmd, meta.as_deref()) {
+                        Ok(Some(row)) => {
+                            let mut outcome = Outcome::new(0, row.created_ts);
+                            outcome.order_id = Some(row.order_id);
+                            outcome.replayed = Some(row);
+                            let _ = reply.send(Ok(outcome));
+                        }
+                        Ok(None) => {
+                            let env = self.envelope(cmd, meta);
+                            pending.push((env, Some(reply)));
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "idempotency lookup failed");
+                            let _ = reply.send(Err(EngineError::Journal(e.to_string())));
+                        }
+                    }
                 }
                 Request::Query { query, reply } => queries.push((query, reply)),
                 Request::SimTick => {
@@ -415,6 +468,21 @@ impl Worker {
             return true;
         }
         false
+    }
+
+    /// The stored answer when `cmd` is a place whose idempotency key its user already
+    /// used within 24 h. Checked here, on the thread that journals, so that no replay can
+    /// slip between a check and the append (concurrent duplicates are refused earlier by
+    /// the API's in-flight set, so one batch never holds the same key twice).
+    fn used_key(
+        &self,
+        cmd: &Command,
+        meta: Option<&CommandMeta>,
+    ) -> Result<Option<IdempotencyRow>, qt_store_sqlite::StoreError> {
+        let (Command::Place(order), Some(key)) = (cmd, meta.and_then(|m| m.idempotency_key.as_deref())) else {
+            return Ok(None);
+        };
+        self.projector.idempotency_at(order.user, key, now_ns())
     }
 
     /// Sequence number, time and ids for a command.
@@ -494,30 +562,43 @@ impl Worker {
             .map(|(command, r)| Projected { command, events: &self.scratch[r.clone()] })
             .collect();
         let project_timer = Instant::now();
-        if let Err(e) = self.projector.project(&items) {
-            // The command log and the engine are right; only the queries are behind. The
-            // process reports not-ready so that it gets replaced, and rebuilds on restart.
-            tracing::error!(error = %e, "read model projection failed");
-            self.status.degraded.store(true, Ordering::Release);
-        }
+        let projected = match self.projector.project(&items) {
+            Ok(()) => true,
+            Err(e) => {
+                // The command log and the engine are right; only the queries are behind. The
+                // process reports not-ready so that it gets replaced, and rebuilds on restart.
+                tracing::error!(error = %e, "read model projection failed");
+                self.status.degraded.store(true, Ordering::Release);
+                false
+            }
+        };
         histogram!("qt_projection_seconds").record(project_timer.elapsed().as_secs_f64());
         counter!("qt_engine_events_total").increment(self.scratch.len() as u64);
 
+        // Answers of a batch that did not commit were never stored: the handler then
+        // reads (and fails) as for any degraded read model.
+        let answers = self.projector.take_place_answers();
+        let mut answers = (if projected { answers } else { Vec::new() }).into_iter().peekable();
         for ((env, reply), range) in pending.drain(..).zip(&ranges) {
-            if let Some(reply) = reply {
-                let (order_id, user_id) = match &env.cmd {
-                    Command::Place(o) => (Some(o.order_id), None),
-                    Command::CreateUser { user, .. } => (None, Some(*user)),
-                    _ => (None, None),
-                };
-                let _ = reply.send(Ok(Outcome {
-                    seq: env.seq,
-                    ts: env.ts,
-                    order_id,
-                    user_id,
-                    events: self.scratch[range.clone()].to_vec(),
-                }));
+            let mut outcome = Outcome::new(env.seq, env.ts);
+            // Answers come in command order; take this command's, if it has one.
+            if answers.peek().is_some_and(|a| a.seq == env.seq) {
+                outcome.placed = answers.next();
             }
+            let Some(reply) = reply else { continue };
+            match &env.cmd {
+                Command::Place(o) => outcome.order_id = Some(o.order_id),
+                Command::CreateUser { user, .. } => outcome.user_id = Some(*user),
+                Command::Cancel { order_id, .. } | Command::Amend { order_id, .. } if projected => {
+                    outcome.order = self.projector.order_with_fills(*order_id).unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "reading an order back failed; the handler reads it");
+                        None
+                    });
+                }
+                _ => {}
+            }
+            outcome.events = self.scratch[range.clone()].to_vec();
+            let _ = reply.send(Ok(outcome));
         }
         self.status.last_seq.store(self.next_seq - 1, Ordering::Relaxed);
 

@@ -165,7 +165,7 @@ impl Inner {
                 Claimed::Mine => claimed = Some((cache, key, hash)),
                 Claimed::AnsweredElsewhere => {
                     // The other request's answer is in the read model: the handler replays it.
-                    return Ok(Outcome { seq: 0, ts: 0, order_id: None, user_id: None, events: Vec::new() });
+                    return Ok(Outcome::new(0, 0));
                 }
                 Claimed::Skipped => {}
             }

@@ -41,7 +41,7 @@ pub struct Reply {
 
 impl From<WireOutcome> for Outcome {
     fn from(w: WireOutcome) -> Outcome {
-        Outcome { seq: w.seq, ts: w.ts, order_id: w.order_id, user_id: w.user_id, events: w.events }
+        Outcome { order_id: w.order_id, user_id: w.user_id, events: w.events, ..Outcome::new(w.seq, w.ts) }
     }
 }
 

@@ -38,7 +38,7 @@ pub use model::{
     reject_http_status, AssetRow, BalanceRow, CandleRow, ExecutionRow, IdempotencyRow, OrderView, PlaceResponse,
     PositionRow, Stats24h, SymbolRow, TradeRow, UserRow, CANDLE_INTERVALS,
 };
-pub use projector::{Projected, Projector};
+pub use projector::{PlaceAnswer, Projected, Projector};
 pub use reader::{
     ExecutionCursor, ExecutionPage, OrderCursor, OrderFilter, OrderPage, Reader, StatusFilter, IDEMPOTENCY_TTL_NS,
     MAX_PAGE,

@@ -18,6 +18,8 @@
 //! - A place with `meta.idempotency_key` stores a [`PlaceResponse`] (the order right
 //!   after the command and that command's fills) under `(user, key)`; the first command
 //!   with a key wins.
+//!   [`Projector::take_place_answers`] hands the answers of the last batch to the caller
+//!   (the engine thread answers the API with them instead of reading them back).
 //! - Everything derived is deterministic in the journal: execution ids are
 //!   `trade_id × 2 (+1 for the taker)`, timestamps are command times. [`Projector::reset`]
 //!   and a replay from seq 1 give the same rows as the live projection.
@@ -29,9 +31,11 @@
 //! append-only and inserted as they come.
 
 use crate::error::{to_sql, StoreError};
-use crate::model::{reject_http_status, variant_name, ExecutionRow, OrderView, PlaceResponse, CANDLE_INTERVALS};
+use crate::model::{
+    reject_http_status, variant_name, ExecutionRow, IdempotencyRow, OrderView, PlaceResponse, CANDLE_INTERVALS,
+};
 use crate::schema::{PROJECTED_SEQ_KEY, READ_MODEL_TABLES};
-use qt_core::{CancelReason, NewOrder, OrderId, OrderStatus, RejectReason, Side, SymbolId, SymbolSpec};
+use qt_core::{CancelReason, NewOrder, OrderId, OrderStatus, RejectReason, Side, SymbolId, SymbolSpec, UserId};
 use qt_engine::{Command, CommandEnvelope, Event, EventEnvelope};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -106,6 +110,20 @@ struct Scratch {
     candles: BTreeMap<(u16, u32, i64), CandleAcc>,
     /// Orders touched by the batch, written at the end.
     orders: BTreeMap<OrderId, OrderPatch>,
+    /// What the batch's keyed places answered, for [`Projector::take_place_answers`].
+    answers: Vec<PlaceAnswer>,
+}
+
+/// The answer to a place command that carried an `Idempotency-Key`, exactly as stored
+/// under that key (so the first answer and every replay are the same).
+#[derive(Clone, Debug)]
+pub struct PlaceAnswer {
+    /// Sequence number of the place command.
+    pub seq: u64,
+    /// 201, or [`reject_http_status`] of the reason it was refused.
+    pub http_status: u16,
+    /// The order right after the command and the command's fills.
+    pub response: PlaceResponse,
 }
 
 /// What a batch did to one order.
@@ -228,6 +246,8 @@ impl Projector {
     pub fn project(&mut self, batch: &[Projected<'_>]) -> Result<(), StoreError> {
         let Projector { conn, specs, scratch, .. } = self;
         scratch.clear();
+        // Kept through the flush (which clears the rest) for take_place_answers.
+        scratch.answers.clear();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let start = read_projected_seq(&tx)?;
         let mut last = start;
@@ -244,6 +264,7 @@ impl Projector {
         if let Err(e) = result {
             // A spec cached from a command of the failed batch may not be in the table.
             specs.0.clear();
+            scratch.answers.clear();
             return Err(e);
         }
         if last != start {
@@ -254,6 +275,26 @@ impl Projector {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// The answers of the keyed places of the last [`Projector::project`] call, in
+    /// command order (empty after a failed call).
+    pub fn take_place_answers(&mut self) -> Vec<PlaceAnswer> {
+        std::mem::take(&mut self.scratch.answers)
+    }
+
+    /// [`crate::Reader::idempotency_at`] on the projector's own connection: its page cache
+    /// holds what it just wrote, so the engine thread can check a key before journaling a
+    /// place without the file reads a pooled reader pays after every write.
+    pub fn idempotency_at(&self, user: UserId, key: &str, now_ts: i64) -> Result<Option<IdempotencyRow>, StoreError> {
+        crate::reader::query_idempotency(&self.conn, user, key, now_ts)
+    }
+
+    /// An order and its fills as projected so far (any user's), on the projector's own
+    /// connection; `None` when the id has no row.
+    pub fn order_with_fills(&self, id: OrderId) -> Result<Option<(OrderView, Vec<ExecutionRow>)>, StoreError> {
+        let Some(order) = crate::reader::query_order(&self.conn, None, id)? else { return Ok(None) };
+        Ok(Some((order, crate::reader::query_order_fills(&self.conn, id)?)))
     }
 
     /// Sequence number of the last command projected, 0 when none.
@@ -486,7 +527,8 @@ fn project_command(
                 Some(OrderPatch::New(row)) => Some(row.as_ref().clone()),
                 _ => None,
             };
-            store_idempotency(conn, cmd, o, key, rejected_place, placed)?;
+            let answer = store_idempotency(conn, cmd, o, key, rejected_place, placed)?;
+            scratch.answers.push(answer);
         }
     }
     Ok(())
@@ -500,7 +542,7 @@ fn store_idempotency(
     key: &str,
     rejected: Option<RejectReason>,
     placed: Option<OrderView>,
-) -> Result<(), StoreError> {
+) -> Result<PlaceAnswer, StoreError> {
     let request_hash = cmd.meta.as_deref().and_then(|m| m.request_hash.as_deref());
     let (ts, seq) = (cmd.ts, to_sql(cmd.seq)?);
     let response = match rejected {
@@ -544,7 +586,7 @@ fn store_idempotency(
         ts,
         seq
     ])?;
-    Ok(())
+    Ok(PlaceAnswer { seq: cmd.seq, http_status: status, response })
 }
 
 /// Inserts an order's row unless its id already has one (ids are unique per intake; the

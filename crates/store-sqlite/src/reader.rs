@@ -21,7 +21,7 @@ use qt_core::{AssetId, OrderId, OrderStatus, Side, SymbolId, TradeId, UserId};
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, OpenFlags, OptionalExtension};
+use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension};
 use std::time::Duration;
 
 /// Largest page any list returns.
@@ -167,24 +167,13 @@ impl Reader {
 
     /// One of `user`'s orders; `None` when unknown or when it belongs to someone else.
     pub fn order(&self, user: UserId, id: OrderId) -> Result<Option<OrderView>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {} FROM orders WHERE order_id = ?1 AND user_id = ?2",
-            OrderView::COLUMNS
-        ))?;
-        Ok(stmt.query_row(params![to_sql(id.0)?, to_sql(user.0)?], OrderView::from_row).optional()?)
+        query_order(&*self.conn()?, Some(user), id)
     }
 
     /// The fills of an order, oldest first. The caller has checked ownership with
     /// [`Reader::order`].
     pub fn order_fills(&self, id: OrderId) -> Result<Vec<ExecutionRow>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {} FROM executions WHERE order_id = ?1 ORDER BY execution_id",
-            ExecutionRow::COLUMNS
-        ))?;
-        let rows = stmt.query_map([to_sql(id.0)?], ExecutionRow::from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        query_order_fills(&*self.conn()?, id)
     }
 
     /// `user`'s orders, newest first (by creation time, then id), filtered, one page at a
@@ -381,24 +370,7 @@ impl Reader {
 
     /// [`Reader::idempotency`] with an explicit "now" (ns since the epoch).
     pub fn idempotency_at(&self, user: UserId, key: &str, now_ts: i64) -> Result<Option<IdempotencyRow>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT request_hash, order_id, http_status, body, created_ts FROM idempotency \
-             WHERE user_id = ?1 AND key = ?2 AND created_ts > ?3",
-        )?;
-        Ok(stmt
-            .query_row(params![to_sql(user.0)?, key, now_ts.saturating_sub(IDEMPOTENCY_TTL_NS)], |r| {
-                Ok(IdempotencyRow {
-                    user_id: user,
-                    key: key.to_string(),
-                    request_hash: r.get(0)?,
-                    order_id: OrderId(get_u64(r, 1)?),
-                    http_status: r.get(2)?,
-                    body: r.get(3)?,
-                    created_ts: r.get(4)?,
-                })
-            })
-            .optional()?)
+        query_idempotency(&*self.conn()?, user, key, now_ts)
     }
 
     /// Every listed symbol, by id.
@@ -427,6 +399,63 @@ impl Reader {
             .optional()?;
         Ok(v.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
     }
+}
+
+// ---- point queries shared by the reader pool and the projector's connection ----------
+
+/// One order by id; with `user`, only when it is that user's.
+pub(crate) fn query_order(
+    conn: &Connection,
+    user: Option<UserId>,
+    id: OrderId,
+) -> Result<Option<OrderView>, StoreError> {
+    let id = to_sql(id.0)?;
+    Ok(match user {
+        Some(user) => conn
+            .prepare_cached(&format!("SELECT {} FROM orders WHERE order_id = ?1 AND user_id = ?2", OrderView::COLUMNS))?
+            .query_row(params![id, to_sql(user.0)?], OrderView::from_row)
+            .optional()?,
+        None => conn
+            .prepare_cached(&format!("SELECT {} FROM orders WHERE order_id = ?1", OrderView::COLUMNS))?
+            .query_row(params![id], OrderView::from_row)
+            .optional()?,
+    })
+}
+
+/// The fills of an order, oldest first.
+pub(crate) fn query_order_fills(conn: &Connection, id: OrderId) -> Result<Vec<ExecutionRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {} FROM executions WHERE order_id = ?1 ORDER BY execution_id",
+        ExecutionRow::COLUMNS
+    ))?;
+    let rows = stmt.query_map([to_sql(id.0)?], ExecutionRow::from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The stored answer for `(user, key)` unless it is older than 24 h at `now_ts`.
+pub(crate) fn query_idempotency(
+    conn: &Connection,
+    user: UserId,
+    key: &str,
+    now_ts: i64,
+) -> Result<Option<IdempotencyRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT request_hash, order_id, http_status, body, created_ts FROM idempotency \
+         WHERE user_id = ?1 AND key = ?2 AND created_ts > ?3",
+    )?;
+    Ok(stmt
+        .query_row(params![to_sql(user.0)?, key, now_ts.saturating_sub(IDEMPOTENCY_TTL_NS)], |r| {
+            Ok(IdempotencyRow {
+                user_id: user,
+                key: key.to_string(),
+                request_hash: r.get(0)?,
+                order_id: OrderId(get_u64(r, 1)?),
+                http_status: r.get(2)?,
+                body: r.get(3)?,
+                created_ts: r.get(4)?,
+            })
+        })
+        .optional()?)
 }
 
 fn parse_i128(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<i128> {

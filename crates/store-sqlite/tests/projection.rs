@@ -533,3 +533,47 @@ fn readers_run_while_the_engine_thread_writes() {
     assert_eq!(reader.projected_seq().unwrap(), log.len() as u64);
     assert_matches_engine(&reader, &ex, &(1..=50).map(UserId).collect::<Vec<_>>());
 }
+
+/// The engine thread answers keyed places, checks keys and reads orders back through the
+/// projector's own connection: what it sees must be exactly what the reader pool sees.
+#[test]
+fn projector_answers_and_point_reads_equal_the_reader() {
+    let dir = TempDir::new("answers");
+    let store = Store::open(dir.path()).unwrap();
+    let s = session();
+    let mut proj = store.projector().unwrap();
+    let reader = store.reader().unwrap();
+    let mut answers = Vec::new();
+    // Batches of 4: answers come out in command order whatever the batch boundaries.
+    for chunk in s.d.log.chunks(4) {
+        let b: Vec<Projected<'_>> = chunk.iter().map(|(c, e)| Projected { command: c, events: e }).collect();
+        proj.project(&b).unwrap();
+        answers.extend(proj.take_place_answers());
+        assert!(proj.take_place_answers().is_empty(), "taken once");
+    }
+    let keyed: Vec<u64> =
+        s.d.log
+            .iter()
+            .filter(|(c, _)| c.meta.as_ref().is_some_and(|m| m.idempotency_key.is_some()))
+            .map(|(c, _)| c.seq)
+            .collect();
+    assert_eq!(answers.iter().map(|a| a.seq).collect::<Vec<_>>(), keyed, "one answer per keyed place, in order");
+
+    let now = s.d.ts;
+    for (user, key) in [(UserId(1), "k1"), (UserId(2), "k2"), (UserId(1), "k3")] {
+        let row = reader.idempotency_at(user, key, now).unwrap().unwrap();
+        let own = proj.idempotency_at(user, key, now).unwrap().unwrap();
+        assert_eq!((own.order_id, own.http_status, &own.body), (row.order_id, row.http_status, &row.body));
+        let answer = answers.iter().find(|a| a.response.order.order_id == row.order_id).unwrap();
+        assert_eq!(answer.http_status, row.http_status);
+        assert_eq!(serde_json::to_string(&answer.response).unwrap(), row.body, "the answer is the stored body");
+    }
+    assert!(proj.idempotency_at(UserId(2), "k1", now).unwrap().is_none(), "keys are per user");
+
+    for (i, id) in s.ids.iter().enumerate() {
+        let (order, fills) = proj.order_with_fills(*id).unwrap().unwrap_or_else(|| panic!("order {i} has a row"));
+        assert_eq!(Some(&order), reader.order(order.user_id, *id).unwrap().as_ref());
+        assert_eq!(fills, reader.order_fills(*id).unwrap());
+    }
+    assert!(proj.order_with_fills(OrderId(10_000)).unwrap().is_none());
+}

@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use qt_core::{GridError, NewOrder, OrderId, OrderStatus, OrderType, Side, StpMode, SymbolSpec, TimeInForce, UserId};
 use qt_engine::{Command, CommandMeta, Event};
-use qt_store_sqlite::{OrderFilter, StatusFilter};
+use qt_store_sqlite::{OrderFilter, PlaceResponse, StatusFilter};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
@@ -242,11 +242,16 @@ impl Drop for InFlight {
 
 /// Renders a stored place answer: 201 with the order, or the error it got.
 fn replay(state: &AppState, row: &qt_store_sqlite::IdempotencyRow, replayed: bool) -> Result<Response, ApiError> {
-    let stored = row.response()?;
+    Ok(answer(state, row.http_status, &row.response()?, replayed))
+}
+
+/// The response to a place: the stored order and fills, or the error of its refusal with
+/// the status the first answer had.
+fn answer(state: &AppState, http_status: u16, stored: &PlaceResponse, replayed: bool) -> Response {
     let mut response = if let (OrderStatus::Rejected, Some(reason)) = (stored.order.status, stored.order.reject_reason)
     {
         let mut e = ApiError::reject(reason);
-        e.status = StatusCode::from_u16(row.http_status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+        e.status = StatusCode::from_u16(http_status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
         e.into_response()
     } else {
         let body = OrderJson::render(&state.markets, &stored.order, Some(&stored.fills));
@@ -255,7 +260,28 @@ fn replay(state: &AppState, row: &qt_store_sqlite::IdempotencyRow, replayed: boo
     if replayed {
         response.headers_mut().insert(REPLAYED, HeaderValue::from_static("true"));
     }
-    Ok(response)
+    response
+}
+
+/// 409 when a used key comes back with another body.
+fn same_body(row: &qt_store_sqlite::IdempotencyRow, hash: &str) -> Result<(), ApiError> {
+    if row.request_hash.as_deref() == Some(hash) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "IDEMPOTENCY_CONFLICT",
+        "this Idempotency-Key was used with a different request body",
+    )
+    .field("Idempotency-Key"))
+}
+
+fn count_outcome(stored: &PlaceResponse) {
+    let outcome = match stored.order.reject_reason {
+        Some(reason) => format!("rejected_{}", reason.code().to_ascii_lowercase()),
+        None => stored.order.status.as_str().to_ascii_lowercase(),
+    };
+    metrics::counter!("qt_orders_total", "outcome" => outcome).increment(1);
 }
 
 #[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = PlaceOrder,
@@ -279,17 +305,13 @@ pub async fn place(
     let order = to_new_order(&state, user, &req)?;
     let hash = request_hash(&body);
 
-    let lookup = key.clone();
-    if let Some(row) = state.read(move |r| r.idempotency(user, &lookup)).await? {
-        if row.request_hash.as_deref() != Some(hash.as_str()) {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "IDEMPOTENCY_CONFLICT",
-                "this Idempotency-Key was used with a different request body",
-            )
-            .field("Idempotency-Key"));
+    // Only needed where the engine does not check keys itself before journaling.
+    if !state.engine.checks_idempotency_keys() {
+        let lookup = key.clone();
+        if let Some(row) = state.read(move |r| r.idempotency(user, &lookup)).await? {
+            same_body(&row, &hash)?;
+            return replay(&state, &row, true);
         }
-        return replay(&state, &row, true);
     }
     let entry = (user.0, key.clone());
     let inserted = state.inflight.lock().map(|mut s| s.insert(entry.clone())).unwrap_or(false);
@@ -305,19 +327,22 @@ pub async fn place(
 
     let meta = CommandMeta {
         idempotency_key: Some(key.clone()),
-        request_hash: Some(hash),
+        request_hash: Some(hash.clone()),
         request_id: headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_string),
         ..CommandMeta::default()
     };
     let outcome = state.engine.submit(Command::Place(order), Some(meta)).await?;
+    if let Some(row) = &outcome.replayed {
+        same_body(row, &hash)?;
+        return replay(&state, row, true);
+    }
+    if let Some(placed) = &outcome.placed {
+        count_outcome(&placed.response);
+        return Ok(answer(&state, placed.http_status, &placed.response, false));
+    }
     match state.read(move |r| r.idempotency(user, &key)).await? {
         Some(row) => {
-            let outcome = row.response().map(|r| match r.order.reject_reason {
-                Some(reason) => format!("rejected_{}", reason.code().to_ascii_lowercase()),
-                None => r.order.status.as_str().to_ascii_lowercase(),
-            });
-            metrics::counter!("qt_orders_total", "outcome" => outcome.unwrap_or_else(|_| "unknown".into()))
-                .increment(1);
+            count_outcome(&row.response()?);
             replay(&state, &row, false)
         }
         None => {
@@ -479,12 +504,30 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<OrderJson>, ApiError> {
     let id = parse_order_id(&id)?;
-    require_open(&load(&state, user, id).await?)?;
+    // Straight to the engine, which refuses an id that is not this user's open order;
+    // the read model is asked only then, to tell "no such order" from "no longer open".
     let outcome = state.engine.submit(Command::Cancel { user, order_id: id }, None).await?;
     if let Some(e) = refused(&outcome.events) {
+        require_open(&load(&state, user, id).await?)?;
         return Err(finished_meanwhile(e));
     }
-    Ok(Json(load(&state, user, id).await?))
+    after_change(&state, user, id, outcome).await
+}
+
+/// The order after a cancel or amend the engine carried out: as the engine thread read it
+/// back, or from the read model when it could not.
+async fn after_change(
+    state: &AppState,
+    user: UserId,
+    id: OrderId,
+    outcome: crate::runtime::Outcome,
+) -> Result<Json<OrderJson>, ApiError> {
+    match outcome.order {
+        Some((order, fills)) if order.user_id == user => {
+            Ok(Json(OrderJson::render(&state.markets, &order, Some(&fills))))
+        }
+        _ => Ok(Json(load(state, user, id).await?)),
+    }
 }
 
 #[utoipa::path(delete, path = "/api/orders", tag = "orders", params(MassCancelParams),
@@ -539,7 +582,7 @@ pub async fn amend(
     if let Some(e) = refused(&outcome.events) {
         return Err(finished_meanwhile(e));
     }
-    Ok(Json(load(&state, user, id).await?))
+    after_change(&state, user, id, outcome).await
 }
 
 impl IntoResponse for OrderJson {
