@@ -171,8 +171,29 @@ impl EffectConsumer {
     /// offsets after each partition's last record (synchronously, so a crash right after
     /// this returns does not redeliver).
     pub async fn commit(&mut self, batch: &[Received]) -> Result<(), BusError> {
+        let Some(tpl) = self.advance(batch)? else { return Ok(()) };
+        let consumer = Arc::clone(&self.consumer);
+        tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
+            .await
+            .map_err(|e| BusError::Task(e.to_string()))??;
+        Ok(())
+    }
+
+    /// As [`EffectConsumer::commit`], but hands the offsets to librdkafka without waiting
+    /// for the broker's confirmation (no round trip per batch). Only for callers whose
+    /// redelivered records are recognised as duplicates from their durable store (e.g. the
+    /// matching shard's `meta.ingress`): a commit lost in a crash redelivers the batch and
+    /// changes nothing. Offsets are still only handed over after the effects are durable.
+    pub fn commit_nowait(&mut self, batch: &[Received]) -> Result<(), BusError> {
+        let Some(tpl) = self.advance(batch)? else { return Ok(()) };
+        self.consumer.commit(&tpl, CommitMode::Async)?;
+        Ok(())
+    }
+
+    /// Advances de-duplication past `batch`; the offsets to commit, `None` for no record.
+    fn advance(&mut self, batch: &[Received]) -> Result<Option<TopicPartitionList>, BusError> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
         for r in batch {
@@ -186,11 +207,7 @@ impl EffectConsumer {
         for ((t, p), o) in next {
             tpl.add_partition_offset(t, p, Offset::Offset(o))?;
         }
-        let consumer = Arc::clone(&self.consumer);
-        tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
-            .await
-            .map_err(|e| BusError::Task(e.to_string()))??;
-        Ok(())
+        Ok(Some(tpl))
     }
 
     /// The committed offsets of the current assignment (for lag metrics and tests).

@@ -10,10 +10,12 @@
 //! - Markets of the configuration that are not listed yet are listed at start, through the
 //!   same path as every command.
 //! - Then, per batch of `orders` requests: give each its sequence number, time and ids;
-//!   journal the batch (acknowledged by all in-sync replicas); apply; project into
-//!   PostgreSQL; publish the events; reply to the waiting intake processes; only then commit
-//!   the `orders` offsets. A failing dependency is retried with backoff while `/ready` says
-//!   degraded; nothing is replied before it is durable.
+//!   journal the batch (acknowledged by all in-sync replicas); apply; then, together,
+//!   project into PostgreSQL (and once projected, reply to the waiting intake processes)
+//!   and publish the events; only when both are durable commit the `orders` offsets
+//!   (without waiting for the broker's confirmation, except before a snapshot). A failing
+//!   dependency is retried with backoff while `/ready` says degraded; nothing is replied
+//!   before it is durable.
 //! - Each journaled command carries `meta.ingress` (`stream#seq` of the request in
 //!   `orders`): after a crash between the journal write and the offset commit, the
 //!   redelivered requests are recognised and skipped, so a request is applied once.
@@ -274,30 +276,7 @@ impl Matching {
             .zip(&ranges)
             .map(|(command, r)| Projected { command, events: &self.events[r.clone()] })
             .collect();
-        let timer = Instant::now();
-        let (projector, source, status) = (&mut self.projector, &self.source, &self.status);
-        let mut delay = Duration::from_millis(100);
-        // Not `persist`: the projector is borrowed mutably by each try.
-        loop {
-            match projector.project(source, &items).await {
-                Ok(_) => {
-                    status.degraded.store(false, Ordering::Release);
-                    break;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "projection failed; retrying with backoff");
-                    status.degraded.store(true, Ordering::Release);
-                    if *stop.borrow() {
-                        // Journaled and applied: the next start replays and projects it.
-                        return false;
-                    }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
-        metrics::histogram!("qt_projection_seconds").record(timer.elapsed().as_secs_f64());
-        let events = std::mem::take(&mut self.events);
+        // The replies, encoded now, go out once the batch is projected.
         let mut replies = Vec::new();
         for (p, range) in pending.drain(..).zip(&ranges) {
             let Some((corr, reply_to)) = p.reply else { continue };
@@ -313,7 +292,7 @@ impl Matching {
                     ts: p.env.ts,
                     order_id,
                     user_id,
-                    events: events[range.clone()].to_vec(),
+                    events: self.events[range.clone()].to_vec(),
                 },
             };
             match serde_json::to_vec(&reply) {
@@ -327,35 +306,69 @@ impl Matching {
                 Err(e) => tracing::error!(error = %e, "reply encoding"),
             }
         }
-        // The command is journaled and projected: the intake may answer now, while the
-        // events go out (not awaited, so the next batch does not wait for the replies'
-        // acknowledgements). Best effort: an intake that misses its reply answers "outcome
-        // unknown" and the client's retry with the same key finds the answer.
-        if !replies.is_empty() {
-            let producer = self.producer.clone();
-            tokio::spawn(async move {
-                if let Err(e) = producer.send_all(&replies).await {
-                    tracing::warn!(error = %e, replies = replies.len(), "replies not delivered");
-                }
-            });
-        }
-
-        let sink = &mut self.sink;
-        let mut delay = Duration::from_millis(100);
-        loop {
-            match sink.publish_async(&events).await {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::error!(error = %e, "publishing events failed; retrying with backoff");
-                    self.status.degraded.store(true, Ordering::Release);
-                    if *stop.borrow() {
-                        return false;
+        let (projector, source, status) = (&mut self.projector, &self.source, &self.status);
+        let (sink, events, producer) = (&mut self.sink, &self.events, &self.producer);
+        // Projection and event publication both follow the journal append and run
+        // together; the offsets are committed only once both are durable.
+        let project = async {
+            let timer = Instant::now();
+            let mut delay = Duration::from_millis(100);
+            // Not `persist`: the projector is borrowed mutably by each try.
+            loop {
+                match projector.project(source, &items).await {
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, "projection failed; retrying with backoff");
+                        status.degraded.store(true, Ordering::Release);
+                        if *stop.borrow() {
+                            // Journaled and applied: the next start replays and projects it.
+                            return false;
+                        }
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(5));
                     }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
                 }
             }
+            metrics::histogram!("qt_projection_seconds").record(timer.elapsed().as_secs_f64());
+            // The command is journaled and projected: the intake may answer now, while the
+            // events go out (not awaited, so the next batch does not wait for the replies'
+            // acknowledgements). Best effort: an intake that misses its reply answers
+            // "outcome unknown" and the client's retry with the same key finds the answer.
+            if !replies.is_empty() {
+                let producer = producer.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = producer.send_all(&replies).await {
+                        tracing::warn!(error = %e, replies = replies.len(), "replies not delivered");
+                    }
+                });
+            }
+            true
+        };
+        let publish = async {
+            let timer = Instant::now();
+            let mut delay = Duration::from_millis(100);
+            loop {
+                match sink.publish_async(events).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, "publishing events failed; retrying with backoff");
+                        status.degraded.store(true, Ordering::Release);
+                        if *stop.borrow() {
+                            return false;
+                        }
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            metrics::histogram!("qt_events_publish_seconds").record(timer.elapsed().as_secs_f64());
+            true
+        };
+        let (projected, published) = tokio::join!(project, publish);
+        if !(projected && published) {
+            return false;
         }
+        let events = std::mem::take(&mut self.events);
         self.status.degraded.store(false, Ordering::Release);
         metrics::counter!("qt_engine_events_total").increment(events.len() as u64);
 
@@ -384,6 +397,35 @@ impl Matching {
         }
     }
 
+    /// Commits the last batch's offsets synchronously, then snapshots: a snapshot never
+    /// covers a request whose offset may still be uncommitted (it would be redelivered
+    /// and not recognised, the journal before the snapshot not being replayed).
+    async fn confirmed_snapshot(
+        &mut self,
+        consumer: &mut EffectConsumer,
+        unconfirmed: &mut Vec<qt_bus_kafka::Received>,
+    ) {
+        let mut delay = Duration::from_millis(100);
+        for attempt in 0..5 {
+            match consumer.commit(unconfirmed).await {
+                Ok(()) => {
+                    unconfirmed.clear();
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, attempt, "committing orders offsets failed");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
+        }
+        if unconfirmed.is_empty() {
+            self.snapshot().await;
+        } else {
+            tracing::warn!("snapshot postponed: the orders offsets are not committed");
+        }
+    }
+
     /// Consumes `orders` until `stop`; see the module contract.
     pub async fn run(mut self, dedup: Dedup, mut stop: watch::Receiver<bool>) -> Result<(), NodeError> {
         let orders = self.cfg.kafka.topic(topic::ORDERS);
@@ -393,14 +435,22 @@ impl Matching {
         // partitions back at once instead of waiting for the dead member's session to end.
         let mut kafka = self.cfg.kafka.clone();
         kafka.extra.insert("group.instance.id".into(), self.cfg.kafka.topic(&self.source));
+        // Requests wait on the shard: fetch them as soon as one is there (unless configured).
+        kafka.extra.entry("fetch.wait.max.ms".into()).or_insert_with(|| "5".into());
+        kafka.extra.entry("fetch.min.bytes".into()).or_insert_with(|| "1".into());
         let mut consumer = EffectConsumer::new(&kafka, &group_id, &[orders.as_str()], dedup)?;
         self.status.recovered.store(true, Ordering::Release);
         tracing::info!(shard = %self.source, "matching: consuming orders");
         let mut idle_since = Instant::now();
+        // The last batch whose offsets were committed without waiting for the broker: a
+        // snapshot first commits it synchronously (recovery seeds the ingress
+        // de-duplication only from the journal after the snapshot).
+        let mut unconfirmed: Vec<qt_bus_kafka::Received> = Vec::new();
         loop {
             if *stop.borrow() {
                 break;
             }
+            let poll = Instant::now();
             let batch = tokio::select! {
                 b = consumer.next_batch(self.cfg.node.batch_max, Duration::from_millis(100)) => b,
                 _ = stop.changed() => break,
@@ -417,10 +467,12 @@ impl Matching {
             if batch.is_empty() {
                 // A quiet shard snapshots what it has, so a restart replays little.
                 if idle_since.elapsed() > Duration::from_secs(5) && self.since_snapshot > 0 {
-                    self.snapshot().await;
+                    self.confirmed_snapshot(&mut consumer, &mut unconfirmed).await;
                 }
                 continue;
             }
+            let cycle = Instant::now();
+            metrics::histogram!("qt_matching_poll_seconds").record(cycle.duration_since(poll).as_secs_f64());
             idle_since = Instant::now();
             let mut pending = Vec::with_capacity(batch.len());
             for r in &batch {
@@ -441,23 +493,20 @@ impl Matching {
             if !self.process(&mut pending, &stop).await {
                 break;
             }
-            let mut delay = Duration::from_millis(100);
-            for _ in 0..5 {
-                match consumer.commit(&batch).await {
-                    Ok(()) => break,
-                    Err(e) => {
-                        // Redelivery is harmless (ingress de-duplication), so do not block.
-                        tracing::warn!(error = %e, "committing orders offsets failed");
-                        tokio::time::sleep(delay).await;
-                        delay *= 2;
-                    }
-                }
+            // The batch's effects are durable: hand its offsets over without waiting for the
+            // broker (a lost commit redelivers requests the ingress de-duplication skips).
+            let timer = Instant::now();
+            if let Err(e) = consumer.commit_nowait(&batch) {
+                tracing::warn!(error = %e, "committing orders offsets failed");
             }
+            unconfirmed = batch;
+            metrics::histogram!("qt_matching_commit_seconds").record(timer.elapsed().as_secs_f64());
+            metrics::histogram!("qt_matching_cycle_seconds").record(cycle.elapsed().as_secs_f64());
             if self.since_snapshot >= self.cfg.node.snapshot_every {
-                self.snapshot().await;
+                self.confirmed_snapshot(&mut consumer, &mut unconfirmed).await;
             }
         }
-        self.snapshot().await;
+        self.confirmed_snapshot(&mut consumer, &mut unconfirmed).await;
         self.status.stopped.store(true, Ordering::Release);
         tracing::info!("matching stopped");
         Ok(())

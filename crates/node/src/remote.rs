@@ -161,7 +161,10 @@ impl Inner {
         };
         let mut claimed = None;
         if let Some((cache, key, hash)) = claim {
-            match self.claim(cache, &key, &hash).await? {
+            let timer = Instant::now();
+            let claimed_now = self.claim(cache, &key, &hash).await;
+            metrics::histogram!("qt_idempotency_claim_seconds").record(timer.elapsed().as_secs_f64());
+            match claimed_now? {
                 Claimed::Mine => claimed = Some((cache, key, hash)),
                 Claimed::AnsweredElsewhere => {
                     // The other request's answer is in the read model: the handler replays it.
@@ -236,6 +239,7 @@ impl Inner {
             lock(&self.waiters).remove(&corr);
             return Err(EngineError::Unavailable(e.to_string()));
         }
+        metrics::histogram!("qt_command_publish_seconds").record(started.elapsed().as_secs_f64());
         let result = tokio::time::timeout(self.timeout, rx).await;
         metrics::histogram!("qt_command_roundtrip_seconds").record(started.elapsed().as_secs_f64());
         match result {
