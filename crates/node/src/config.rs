@@ -147,3 +147,43 @@ impl NodeConfig {
 pub fn overrides(listen: Option<String>, admin_token: Option<String>, config_file: Option<PathBuf>) -> Overrides {
     Overrides { config_file, listen, admin_token, no_sim: true, ..Overrides::default() }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Helm chart hands MSK's SASL/SCRAM credentials to the binary as a TOML file
+    /// (`--config`) because librdkafka's property names contain dots, which `QT_…__…`
+    /// environment names cannot carry; the protocol comes as `security_protocol`. Both
+    /// must end up as librdkafka properties in `extra`, and the file's `kafka` section
+    /// must not upset the all-in-one part of the configuration.
+    #[test]
+    fn sasl_properties_from_a_config_file_reach_librdkafka() {
+        let path = std::env::temp_dir().join(format!("qt-node-kafka-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            r#"
+[kafka]
+brokers = "b-1.example:9096,b-2.example:9096"
+security_protocol = "SASL_SSL"
+replication_factor = 3
+min_insync_replicas = 2
+
+[kafka.extra]
+"sasl.mechanism" = "SCRAM-SHA-512"
+"sasl.username" = "quanttrader"
+"sasl.password" = "p@ss\"word"
+"#,
+        )
+        .unwrap();
+        let loaded = NodeConfig::load(&overrides(None, Some("t".repeat(32)), Some(path.clone())));
+        std::fs::remove_file(&path).unwrap();
+        let k = loaded.unwrap().kafka;
+        let prop = |name: &str| k.extra.get(name).map(String::as_str);
+        assert_eq!(prop("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(prop("sasl.mechanism"), Some("SCRAM-SHA-512"));
+        assert_eq!(prop("sasl.username"), Some("quanttrader"));
+        assert_eq!(prop("sasl.password"), Some("p@ss\"word"));
+        assert_eq!((k.replication_factor, k.min_insync_replicas), (3, 2));
+    }
+}
