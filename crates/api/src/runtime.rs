@@ -650,39 +650,48 @@ impl Worker {
     }
 
     fn top(&self, symbol: SymbolId) -> Option<Top> {
-        let s = self.exchange.symbol(symbol)?;
-        Some(Top {
-            symbol,
-            best_bid: s.book.best_bid(),
-            best_ask: s.book.best_ask(),
-            last: s.last_price,
-            book_seq: s.book.seq(),
-        })
+        top_of(&self.exchange, symbol)
     }
 
     fn answer(&mut self, query: Query) -> Answer {
-        match query {
-            Query::Depth { symbol, depth } => match self.exchange.symbol(symbol) {
-                Some(s) => Answer::Depth { seq: s.book.seq(), depth: s.book.depth(depth) },
-                None => Answer::Depth { seq: 0, depth: Depth::default() },
-            },
-            Query::Tops => {
-                let n = self.exchange.symbols().len() as u16;
-                Answer::Tops((0..n).filter_map(|i| self.top(SymbolId(i))).collect())
-            }
-            Query::Limits { user } => Answer::Limits {
-                limits: self.exchange.user(user).map(|u| u.limits.clone()),
-                global_kill: self.exchange.global_kill(),
-            },
-            Query::CheckOrder { order } => {
-                let ts = self.last_ts.max(now_ns());
-                Answer::Check(self.exchange.check_order(&order, ts))
-            }
-            Query::Reference { user } => Answer::Reference {
-                assets: self.exchange.assets().to_vec(),
-                symbols: self.exchange.symbols().iter().map(|s| s.spec.clone()).collect(),
-                user_exists: user.is_some_and(|u| self.exchange.user(u).is_some()),
-            },
+        answer_query(&mut self.exchange, query, self.last_ts.max(now_ns()))
+    }
+}
+
+/// The top of one book of `exchange`.
+pub fn top_of(exchange: &Exchange, symbol: SymbolId) -> Option<Top> {
+    let s = exchange.symbol(symbol)?;
+    Some(Top {
+        symbol,
+        best_bid: s.book.best_bid(),
+        best_ask: s.book.best_ask(),
+        last: s.last_price,
+        book_seq: s.book.seq(),
+    })
+}
+
+/// Answers a [`Query`] from the state of `exchange` (the engine thread's, or a replica's
+/// in distributed mode). `&mut` only for the engine's scratch buffers: a `CheckOrder` is
+/// a dry run at `now_ts` and changes no state.
+pub fn answer_query(exchange: &mut Exchange, query: Query, now_ts: i64) -> Answer {
+    match query {
+        Query::Depth { symbol, depth } => match exchange.symbol(symbol) {
+            Some(s) => Answer::Depth { seq: s.book.seq(), depth: s.book.depth(depth) },
+            None => Answer::Depth { seq: 0, depth: Depth::default() },
+        },
+        Query::Tops => {
+            let n = exchange.symbols().len() as u16;
+            Answer::Tops((0..n).filter_map(|i| top_of(exchange, SymbolId(i))).collect())
         }
+        Query::Limits { user } => Answer::Limits {
+            limits: exchange.user(user).map(|u| u.limits.clone()),
+            global_kill: exchange.global_kill(),
+        },
+        Query::CheckOrder { order } => Answer::Check(exchange.check_order(&order, now_ts)),
+        Query::Reference { user } => Answer::Reference {
+            assets: exchange.assets().to_vec(),
+            symbols: exchange.symbols().iter().map(|s| s.spec.clone()).collect(),
+            user_exists: user.is_some_and(|u| exchange.user(u).is_some()),
+        },
     }
 }

@@ -20,7 +20,7 @@
 use crate::NodeError;
 use qt_api::runtime::{now_ns, Answer, EngineStatus, Published, Query, Top};
 use qt_bus_kafka::{topic, KafkaConfig};
-use qt_core::{Depth, SymbolId};
+use qt_core::SymbolId;
 use qt_engine::{CommandEnvelope, EngineConfig, Event, EventEnvelope, Exchange};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -308,38 +308,12 @@ impl Worker {
     }
 
     fn top(&self, symbol: SymbolId) -> Option<Top> {
-        let s = self.exchange.symbol(symbol)?;
-        Some(Top {
-            symbol,
-            best_bid: s.book.best_bid(),
-            best_ask: s.book.best_ask(),
-            last: s.last_price,
-            book_seq: s.book.seq(),
-        })
+        qt_api::runtime::top_of(&self.exchange, symbol)
     }
 
+    /// A `CheckOrder` is a dry run (`check_order` changes nothing), so the replica stays
+    /// identical to the shard.
     fn answer(&mut self, query: Query) -> Answer {
-        match query {
-            Query::Depth { symbol, depth } => match self.exchange.symbol(symbol) {
-                Some(s) => Answer::Depth { seq: s.book.seq(), depth: s.book.depth(depth) },
-                None => Answer::Depth { seq: 0, depth: Depth::default() },
-            },
-            Query::Tops => {
-                let n = self.exchange.symbols().len() as u16;
-                Answer::Tops((0..n).filter_map(|i| self.top(SymbolId(i))).collect())
-            }
-            Query::Limits { user } => Answer::Limits {
-                limits: self.exchange.user(user).map(|u| u.limits.clone()),
-                global_kill: self.exchange.global_kill(),
-            },
-            // A dry run: `check_order` changes nothing, so the replica stays identical to
-            // the shard.
-            Query::CheckOrder { order } => Answer::Check(self.exchange.check_order(&order, now_ns())),
-            Query::Reference { user } => Answer::Reference {
-                assets: self.exchange.assets().to_vec(),
-                symbols: self.exchange.symbols().iter().map(|s| s.spec.clone()).collect(),
-                user_exists: user.is_some_and(|u| self.exchange.user(u).is_some()),
-            },
-        }
+        qt_api::runtime::answer_query(&mut self.exchange, query, now_ns())
     }
 }
