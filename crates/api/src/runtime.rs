@@ -355,18 +355,14 @@ pub fn start(
 
     let (tx, rx) = mpsc::channel(settings.queue_capacity);
     let handle = EngineHandle { tx, events: events_tx.clone(), status: status.clone(), remote: None };
-    let next_order_id = exchange.max_order_id() + 1;
-    let next_user_id = exchange.max_user_id_below(SIM_USER_BASE) + 1;
+    let ids = Sequencer::new(&exchange, report.last_seq);
     let mut worker = Worker {
         exchange,
         journal,
         snapshots,
         projector,
         sim: None,
-        next_seq: report.last_seq + 1,
-        next_order_id,
-        next_user_id,
-        last_ts: 0,
+        ids,
         since_snapshot: 0,
         settings,
         events_tx,
@@ -386,10 +382,7 @@ struct Worker {
     snapshots: SqliteSnapshots,
     projector: Projector,
     sim: Option<Simulator>,
-    next_seq: u64,
-    next_order_id: u64,
-    next_user_id: u64,
-    last_ts: i64,
+    ids: Sequencer,
     since_snapshot: u64,
     settings: RuntimeSettings,
     events_tx: broadcast::Sender<Arc<Published>>,
@@ -485,36 +478,19 @@ impl Worker {
         self.projector.idempotency_at(order.user, key, now_ns())
     }
 
-    /// Sequence number, time and ids for a command.
-    fn envelope(&mut self, mut cmd: Command, meta: Option<Box<CommandMeta>>) -> CommandEnvelope {
-        match &mut cmd {
-            // The simulator allocated its order ids already (through `next_order_id`).
-            Command::Place(o) if o.order_id.0 == 0 => {
-                o.order_id = OrderId(self.next_order_id);
-                self.next_order_id += 1;
-            }
-            Command::CreateUser { user, .. } if user.0 == 0 => {
-                *user = UserId(self.next_user_id);
-                self.next_user_id += 1;
-            }
-            _ => {}
-        }
-        // Time never goes backwards in the journal, even if the wall clock does.
-        self.last_ts = self.last_ts.max(now_ns());
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        CommandEnvelope { seq, ts: self.last_ts, cmd, meta }
+    fn envelope(&mut self, cmd: Command, meta: Option<Box<CommandMeta>>) -> CommandEnvelope {
+        self.ids.envelope(cmd, meta)
     }
 
     fn sim_step(&mut self) -> Vec<Command> {
         let Some(sim) = self.sim.as_mut() else { return Vec::new() };
-        let next = &mut self.next_order_id;
+        let next = &mut self.ids.next_order_id;
         let mut alloc = || {
             let id = OrderId(*next);
             *next += 1;
             id
         };
-        let now = self.last_ts.max(now_ns());
+        let now = self.ids.last_ts.max(now_ns());
         sim.step(now, &self.exchange, &mut alloc)
             .into_iter()
             .map(|a| match a {
@@ -535,7 +511,7 @@ impl Worker {
             tracing::error!(error = %e, commands = envs.len(), "journal append failed; batch refused");
             counter!("qt_journal_failures_total").increment(1);
             // Nothing of the batch happened: give its sequence numbers out again.
-            self.next_seq = envs[0].seq;
+            self.ids.next_seq = envs[0].seq;
             for (_, reply) in pending.drain(..) {
                 if let Some(reply) = reply {
                     let _ = reply.send(Err(EngineError::Journal(e.to_string())));
@@ -600,7 +576,7 @@ impl Worker {
             outcome.events = self.scratch[range.clone()].to_vec();
             let _ = reply.send(Ok(outcome));
         }
-        self.status.last_seq.store(self.next_seq - 1, Ordering::Relaxed);
+        self.status.last_seq.store(self.ids.next_seq - 1, Ordering::Relaxed);
 
         let mut touched: Vec<SymbolId> = self
             .scratch
@@ -654,7 +630,7 @@ impl Worker {
     }
 
     fn answer(&mut self, query: Query) -> Answer {
-        answer_query(&mut self.exchange, query, self.last_ts.max(now_ns()))
+        answer_query(&mut self.exchange, query, self.ids.last_ts.max(now_ns()))
     }
 }
 
@@ -693,5 +669,50 @@ pub fn answer_query(exchange: &mut Exchange, query: Query, now_ts: i64) -> Answe
             symbols: exchange.symbols().iter().map(|s| s.spec.clone()).collect(),
             user_exists: user.is_some_and(|u| exchange.user(u).is_some()),
         },
+    }
+}
+
+/// What a sequencer gives each command before it is journaled: its sequence number, its
+/// time (never behind the previous command's, whatever the wall clock does) and the ids
+/// of what it creates. Shared by the all-in-one engine thread and the distributed
+/// matching shard.
+#[derive(Debug, Clone)]
+pub struct Sequencer {
+    pub next_seq: u64,
+    /// The simulator allocates its order ids from here too (before enveloping).
+    pub next_order_id: u64,
+    pub next_user_id: u64,
+    pub last_ts: i64,
+}
+
+impl Sequencer {
+    /// Continues after `last_seq` and after the ids `exchange` already holds (real users
+    /// stay below [`SIM_USER_BASE`]).
+    pub fn new(exchange: &Exchange, last_seq: u64) -> Sequencer {
+        Sequencer {
+            next_seq: last_seq + 1,
+            next_order_id: exchange.max_order_id() + 1,
+            next_user_id: exchange.max_user_id_below(SIM_USER_BASE) + 1,
+            last_ts: 0,
+        }
+    }
+
+    /// Sequence number, time and ids for a command; ids already set are kept.
+    pub fn envelope(&mut self, mut cmd: Command, meta: Option<Box<CommandMeta>>) -> CommandEnvelope {
+        match &mut cmd {
+            Command::Place(o) if o.order_id.0 == 0 => {
+                o.order_id = OrderId(self.next_order_id);
+                self.next_order_id += 1;
+            }
+            Command::CreateUser { user, .. } if user.0 == 0 => {
+                *user = UserId(self.next_user_id);
+                self.next_user_id += 1;
+            }
+            _ => {}
+        }
+        self.last_ts = self.last_ts.max(now_ns());
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        CommandEnvelope { seq, ts: self.last_ts, cmd, meta }
     }
 }

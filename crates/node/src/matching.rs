@@ -25,9 +25,9 @@
 use crate::config::NodeConfig;
 use crate::wire::{OrderRequest, Reply, WireOutcome, REPLY_TO};
 use crate::NodeError;
-use qt_api::runtime::{now_ns, EngineStatus, SIM_USER_BASE};
+use qt_api::runtime::{EngineStatus, Sequencer};
 use qt_bus_kafka::{group, topic, BusProducer, Dedup, EffectConsumer, KafkaEventSink, KafkaJournal, OutRecord};
-use qt_core::{OrderId, SymbolId, UserId};
+use qt_core::SymbolId;
 use qt_engine::{Command, CommandEnvelope, CommandMeta, EngineConfig, EventEnvelope, Exchange};
 use qt_store_postgres::{PgSnapshotStore, PgStore, Projected, Projector};
 use std::sync::atomic::Ordering;
@@ -51,17 +51,14 @@ pub struct Matching {
     producer: Arc<BusProducer>,
     status: Arc<EngineStatus>,
     source: String,
-    next_seq: u64,
-    next_order_id: u64,
-    next_user_id: u64,
-    last_ts: i64,
+    ids: Sequencer,
     since_snapshot: u64,
     events: Vec<EventEnvelope>,
 }
 
 impl std::fmt::Debug for Matching {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Matching").field("source", &self.source).field("next_seq", &self.next_seq).finish()
+        f.debug_struct("Matching").field("source", &self.source).field("next_seq", &self.ids.next_seq).finish()
     }
 }
 
@@ -176,10 +173,7 @@ impl Matching {
         );
         status.last_seq.store(last_seq, Ordering::Relaxed);
         let m = Matching {
-            next_seq: last_seq + 1,
-            next_order_id: exchange.max_order_id() + 1,
-            next_user_id: exchange.max_user_id_below(SIM_USER_BASE) + 1,
-            last_ts: 0,
+            ids: Sequencer::new(&exchange, last_seq),
             since_snapshot: replayed,
             cfg,
             exchange,
@@ -228,22 +222,8 @@ impl Matching {
         }
     }
 
-    fn envelope(&mut self, mut cmd: Command, meta: Option<CommandMeta>) -> CommandEnvelope {
-        match &mut cmd {
-            Command::Place(o) if o.order_id.0 == 0 => {
-                o.order_id = OrderId(self.next_order_id);
-                self.next_order_id += 1;
-            }
-            Command::CreateUser { user, .. } if user.0 == 0 => {
-                *user = UserId(self.next_user_id);
-                self.next_user_id += 1;
-            }
-            _ => {}
-        }
-        self.last_ts = self.last_ts.max(now_ns());
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        CommandEnvelope { seq, ts: self.last_ts, cmd, meta: meta.map(Box::new) }
+    fn envelope(&mut self, cmd: Command, meta: Option<CommandMeta>) -> CommandEnvelope {
+        self.ids.envelope(cmd, meta.map(Box::new))
     }
 
     /// Journals, applies, projects, publishes and replies to one batch. False when asked
@@ -373,7 +353,7 @@ impl Matching {
         metrics::counter!("qt_engine_events_total").increment(events.len() as u64);
 
         self.events = events;
-        self.status.last_seq.store(self.next_seq - 1, Ordering::Relaxed);
+        self.status.last_seq.store(self.ids.next_seq - 1, Ordering::Relaxed);
         self.since_snapshot += envs.len() as u64;
         true
     }
