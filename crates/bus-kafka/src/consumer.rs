@@ -190,6 +190,16 @@ impl EffectConsumer {
         Ok(())
     }
 
+    /// Advances de-duplication past `batch` without committing anything: for a consumer
+    /// that has made the batch's effects durable in a log of its own (which recovery
+    /// re-seeds de-duplication from) and commits the offsets later, so that a redelivery
+    /// meanwhile (a rebalance back to the committed offset) is recognised.
+    pub fn mark_seen(&mut self, batch: &[Received]) {
+        for r in batch.iter().filter(|r| !r.duplicate) {
+            self.dedup.advance(&r.stream, r.seq);
+        }
+    }
+
     /// Advances de-duplication past `batch`; the offsets to commit, `None` for no record.
     fn advance(&mut self, batch: &[Received]) -> Result<Option<TopicPartitionList>, BusError> {
         if batch.is_empty() {

@@ -156,6 +156,8 @@ impl KafkaConfig {
         c.set("bootstrap.servers", &self.brokers)
             .set("client.id", format!("{}-{role}", self.client_id))
             .set("socket.keepalive.enable", "true")
+            // Small records, waited for: no Nagle delay on the client's writes.
+            .set("socket.nagle.disable", "true")
             // Below the 30 s default so a dead broker surfaces quickly in readiness.
             .set("socket.connection.setup.timeout.ms", "10000");
         c

@@ -11,11 +11,16 @@
 //!   same path as every command.
 //! - Then, per batch of `orders` requests: give each its sequence number, time and ids;
 //!   journal the batch (acknowledged by all in-sync replicas); apply; then, together,
-//!   project into PostgreSQL (and once projected, reply to the waiting intake processes)
-//!   and publish the events; only when both are durable commit the `orders` offsets
-//!   (without waiting for the broker's confirmation, except before a snapshot). A failing
-//!   dependency is retried with backoff while `/ready` says degraded; nothing is replied
-//!   before it is durable.
+//!   project into PostgreSQL (and once projected, reply to the waiting intake processes,
+//!   a keyed place with the answer stored under its key) and publish the events; only
+//!   when both are durable commit the `orders` offsets (without waiting for the broker's
+//!   confirmation, except before a snapshot). A failing dependency is retried with backoff
+//!   while `/ready` says degraded; nothing is replied before it is durable.
+//! - Pipelined, two batches deep: while the effects of batch N (projection, replies,
+//!   events) run, batch N+1 is polled, journaled and applied; N+1's effects start only
+//!   once N's are durable (the projection follows the journal's order) and N's offsets are
+//!   committed then. A request is marked seen as soon as it is journaled, so a redelivery
+//!   before its offset is committed is skipped.
 //! - Each journaled command carries `meta.ingress` (`stream#seq` of the request in
 //!   `orders`): after a crash between the journal write and the offset commit, the
 //!   redelivered requests are recognised and skipped, so a request is applied once.
@@ -23,13 +28,17 @@
 //!   at shutdown.
 
 use crate::config::NodeConfig;
-use crate::wire::{OrderRequest, Reply, WireOutcome, REPLY_TO};
+use crate::wire::{OrderRequest, Reply, WireOutcome, WirePlaced, REPLY_TO};
 use crate::NodeError;
 use qt_api::runtime::{EngineStatus, Sequencer};
-use qt_bus_kafka::{group, topic, BusProducer, Dedup, EffectConsumer, KafkaEventSink, KafkaJournal, OutRecord};
+use qt_bus_kafka::{
+    group, topic, BusProducer, Dedup, EffectConsumer, KafkaEventSink, KafkaJournal, OutRecord, Received,
+};
 use qt_core::SymbolId;
 use qt_engine::{Command, CommandEnvelope, CommandMeta, EngineConfig, EventEnvelope, Exchange};
-use qt_store_postgres::{PgSnapshotStore, PgStore, Projected, Projector};
+use qt_store_postgres::{ChangedOrder, PgSnapshotStore, PgStore, PlaceAnswer, Projected, Projector};
+use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,19 +50,42 @@ struct Pending {
     reply: Option<(String, String)>,
 }
 
-pub struct Matching {
-    cfg: Arc<NodeConfig>,
-    exchange: Exchange,
-    journal: Arc<KafkaJournal>,
-    snapshots: PgSnapshotStore,
+/// A batch journaled and applied, whose effects (projection, replies, events) are still to
+/// be made durable.
+#[derive(Default)]
+struct Applied {
+    envs: Vec<CommandEnvelope>,
+    events: Vec<EventEnvelope>,
+    /// The events of `envs[i]`.
+    ranges: Vec<Range<usize>>,
+    /// Who waits for which command: (index in `envs`, correlation id, intake process).
+    replies: Vec<(usize, String, String)>,
+    /// The `orders` records of the batch, committed once its effects are durable.
+    received: Vec<Received>,
+    started: Option<Instant>,
+}
+
+/// What makes a batch's effects durable: the projector into PostgreSQL and the event
+/// sink, which run together after the journal append, then the replies.
+struct Effects {
     projector: Projector,
     sink: KafkaEventSink,
     producer: Arc<BusProducer>,
     status: Arc<EngineStatus>,
     source: String,
+    replies_topic: String,
+}
+
+pub struct Matching {
+    cfg: Arc<NodeConfig>,
+    exchange: Exchange,
+    journal: Arc<KafkaJournal>,
+    snapshots: PgSnapshotStore,
+    effects: Effects,
+    status: Arc<EngineStatus>,
+    source: String,
     ids: Sequencer,
     since_snapshot: u64,
-    events: Vec<EventEnvelope>,
 }
 
 impl std::fmt::Debug for Matching {
@@ -172,6 +204,14 @@ impl Matching {
             "matching recovered"
         );
         status.last_seq.store(last_seq, Ordering::Relaxed);
+        let effects = Effects {
+            projector,
+            sink,
+            producer,
+            status: status.clone(),
+            source: source.clone(),
+            replies_topic: cfg.kafka.topic(topic::REPLIES),
+        };
         let m = Matching {
             ids: Sequencer::new(&exchange, last_seq),
             since_snapshot: replayed,
@@ -179,12 +219,9 @@ impl Matching {
             exchange,
             journal,
             snapshots,
-            projector,
-            sink,
-            producer,
+            effects,
             status,
             source,
-            events,
         };
         Ok((m, dedup))
     }
@@ -213,9 +250,9 @@ impl Matching {
             return Ok(());
         }
         tracing::info!(commands = cmds.len(), "listing the configured markets");
-        let mut pending: Vec<Pending> =
+        let pending: Vec<Pending> =
             cmds.into_iter().map(|cmd| Pending { env: self.envelope(cmd, None), reply: None }).collect();
-        if self.process(&mut pending, stop).await {
+        if self.process(pending, stop).await {
             Ok(())
         } else {
             Err(NodeError::Setup("stopped while listing markets".into()))
@@ -228,134 +265,25 @@ impl Matching {
 
     /// Journals, applies, projects, publishes and replies to one batch. False when asked
     /// to stop before the batch was durable (nothing of it was replied).
-    async fn process(&mut self, pending: &mut Vec<Pending>, stop: &watch::Receiver<bool>) -> bool {
-        if pending.is_empty() {
-            return true;
-        }
-        let envs: Vec<CommandEnvelope> = pending.iter().map(|p| p.env.clone()).collect();
-        let timer = Instant::now();
-        let journal = self.journal.clone();
-        // The same batch (same sequence numbers) is retried: the journal skips what an
-        // uncertain earlier attempt already wrote.
-        if persist("journal", &self.status, stop, || journal.append_async(&envs)).await.is_none() {
+    async fn process(&mut self, pending: Vec<Pending>, stop: &watch::Receiver<bool>) -> bool {
+        let Some(applied) = journal_and_apply(&mut self.exchange, &self.journal, &self.status, pending, stop).await
+        else {
+            return false;
+        };
+        if !self.effects.run(&applied, stop).await {
             return false;
         }
-        metrics::histogram!("qt_journal_append_seconds").record(timer.elapsed().as_secs_f64());
-        metrics::histogram!("qt_engine_batch_commands").record(envs.len() as f64);
-        metrics::counter!("qt_engine_commands_total").increment(envs.len() as u64);
-
-        self.events.clear();
-        let mut ranges = Vec::with_capacity(envs.len());
-        for env in &envs {
-            let start = self.events.len();
-            self.exchange.apply(env, &mut self.events);
-            ranges.push(start..self.events.len());
-        }
-        let items: Vec<Projected<'_>> = envs
-            .iter()
-            .zip(&ranges)
-            .map(|(command, r)| Projected { command, events: &self.events[r.clone()] })
-            .collect();
-        // The replies, encoded now, go out once the batch is projected.
-        let mut replies = Vec::new();
-        for (p, range) in pending.drain(..).zip(&ranges) {
-            let Some((corr, reply_to)) = p.reply else { continue };
-            let (order_id, user_id) = match &p.env.cmd {
-                Command::Place(o) => (Some(o.order_id), None),
-                Command::CreateUser { user, .. } => (None, Some(*user)),
-                _ => (None, None),
-            };
-            let reply = Reply {
-                corr,
-                outcome: WireOutcome {
-                    seq: p.env.seq,
-                    ts: p.env.ts,
-                    order_id,
-                    user_id,
-                    events: self.events[range.clone()].to_vec(),
-                },
-            };
-            match serde_json::to_vec(&reply) {
-                Ok(payload) => replies.push(OutRecord {
-                    topic: self.cfg.kafka.topic(topic::REPLIES),
-                    partition: None,
-                    key: reply_to.clone(),
-                    payload,
-                    headers: vec![(REPLY_TO, reply_to)],
-                }),
-                Err(e) => tracing::error!(error = %e, "reply encoding"),
-            }
-        }
-        let (projector, source, status) = (&mut self.projector, &self.source, &self.status);
-        let (sink, events, producer) = (&mut self.sink, &self.events, &self.producer);
-        // Projection and event publication both follow the journal append and run
-        // together; the offsets are committed only once both are durable.
-        let project = async {
-            let timer = Instant::now();
-            let mut delay = Duration::from_millis(100);
-            // Not `persist`: the projector is borrowed mutably by each try.
-            loop {
-                match projector.project(source, &items).await {
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::error!(error = %e, "projection failed; retrying with backoff");
-                        status.degraded.store(true, Ordering::Release);
-                        if *stop.borrow() {
-                            // Journaled and applied: the next start replays and projects it.
-                            return false;
-                        }
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(5));
-                    }
-                }
-            }
-            metrics::histogram!("qt_projection_seconds").record(timer.elapsed().as_secs_f64());
-            // The command is journaled and projected: the intake may answer now, while the
-            // events go out (not awaited, so the next batch does not wait for the replies'
-            // acknowledgements). Best effort: an intake that misses its reply answers
-            // "outcome unknown" and the client's retry with the same key finds the answer.
-            if !replies.is_empty() {
-                let producer = producer.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = producer.send_all(&replies).await {
-                        tracing::warn!(error = %e, replies = replies.len(), "replies not delivered");
-                    }
-                });
-            }
-            true
-        };
-        let publish = async {
-            let timer = Instant::now();
-            let mut delay = Duration::from_millis(100);
-            loop {
-                match sink.publish_async(events).await {
-                    Ok(()) => break,
-                    Err(e) => {
-                        tracing::error!(error = %e, "publishing events failed; retrying with backoff");
-                        status.degraded.store(true, Ordering::Release);
-                        if *stop.borrow() {
-                            return false;
-                        }
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(5));
-                    }
-                }
-            }
-            metrics::histogram!("qt_events_publish_seconds").record(timer.elapsed().as_secs_f64());
-            true
-        };
-        let (projected, published) = tokio::join!(project, publish);
-        if !(projected && published) {
-            return false;
-        }
-        let events = std::mem::take(&mut self.events);
-        self.status.degraded.store(false, Ordering::Release);
-        metrics::counter!("qt_engine_events_total").increment(events.len() as u64);
-
-        self.events = events;
-        self.status.last_seq.store(self.ids.next_seq - 1, Ordering::Relaxed);
-        self.since_snapshot += envs.len() as u64;
+        self.done(&applied);
         true
+    }
+
+    /// Book-keeping once a batch's effects are durable.
+    fn done(&mut self, applied: &Applied) {
+        self.status.last_seq.store(
+            applied.envs.last().map_or(0, |e| e.seq).max(self.status.last_seq.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
+        self.since_snapshot += applied.envs.len() as u64;
     }
 
     async fn snapshot(&mut self) {
@@ -425,71 +353,310 @@ impl Matching {
         // The last batch whose offsets were committed without waiting for the broker: a
         // snapshot first commits it synchronously (recovery seeds the ingress
         // de-duplication only from the journal after the snapshot).
-        let mut unconfirmed: Vec<qt_bus_kafka::Received> = Vec::new();
+        let mut unconfirmed: Vec<Received> = Vec::new();
+        // Pipelined: the effects of batch N (projection, replies, events) run while batch
+        // N+1 is polled, journaled and applied; those of N+1 start once N's are durable,
+        // so the projection keeps the journal's order, and N's offsets are committed then.
+        let mut inflight: Option<Applied> = None;
+        let effects_stop = stop.clone();
+        // A batch whose effects were left undone (asked to stop while retrying them): no
+        // snapshot may then cover it, else a restart would not replay it.
+        let mut undone = false;
         loop {
             if *stop.borrow() {
                 break;
             }
-            let poll = Instant::now();
-            let batch = tokio::select! {
-                b = consumer.next_batch(self.cfg.node.batch_max, Duration::from_millis(100)) => b,
-                _ = stop.changed() => break,
-            };
-            let batch = match batch {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!(error = %e, "consuming orders failed");
-                    self.status.degraded.store(true, Ordering::Release);
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
-            };
-            if batch.is_empty() {
-                // A quiet shard snapshots what it has, so a restart replays little.
-                if idle_since.elapsed() > Duration::from_secs(5) && self.since_snapshot > 0 {
-                    self.confirmed_snapshot(&mut consumer, &mut unconfirmed).await;
-                }
-                continue;
-            }
-            let cycle = Instant::now();
-            metrics::histogram!("qt_matching_poll_seconds").record(cycle.duration_since(poll).as_secs_f64());
-            idle_since = Instant::now();
-            let mut pending = Vec::with_capacity(batch.len());
-            for r in &batch {
-                if r.duplicate {
-                    metrics::counter!("qt_orders_redelivered_total").increment(1);
-                    continue;
-                }
-                match r.decode::<OrderRequest>() {
-                    Ok(req) => {
-                        let mut meta = req.meta.unwrap_or_default();
-                        meta.ingress = Some(format!("{}#{}", r.stream, r.seq));
-                        let env = self.envelope(req.cmd, Some(meta));
-                        pending.push(Pending { env, reply: Some((req.corr, req.reply_to)) });
+            let prev = inflight.take();
+            let Matching { cfg, exchange, journal, effects, status, ids, .. } = &mut self;
+            let (durable, step) = tokio::join!(
+                async {
+                    match &prev {
+                        Some(b) => effects.run(b, &effects_stop).await,
+                        None => true,
                     }
-                    Err(e) => tracing::error!(error = %e, "an orders record is not a request; skipped"),
+                },
+                next_step(&mut consumer, cfg.node.batch_max, exchange, journal, status, ids, &mut stop),
+            );
+            if let Some(b) = prev {
+                if !durable {
+                    undone = true;
+                    break;
+                }
+                self.committed(&mut consumer, b, &mut unconfirmed);
+            }
+            match step {
+                Step::Stop => break,
+                Step::Idle => {
+                    // A quiet shard snapshots what it has, so a restart replays little.
+                    if idle_since.elapsed() > Duration::from_secs(5) && self.since_snapshot > 0 {
+                        self.confirmed_snapshot(&mut consumer, &mut unconfirmed).await;
+                    }
+                }
+                Step::Batch(b) => {
+                    idle_since = Instant::now();
+                    inflight = Some(b);
                 }
             }
-            if !self.process(&mut pending, &stop).await {
-                break;
-            }
-            // The batch's effects are durable: hand its offsets over without waiting for the
-            // broker (a lost commit redelivers requests the ingress de-duplication skips).
-            let timer = Instant::now();
-            if let Err(e) = consumer.commit_nowait(&batch) {
-                tracing::warn!(error = %e, "committing orders offsets failed");
-            }
-            unconfirmed = batch;
-            metrics::histogram!("qt_matching_commit_seconds").record(timer.elapsed().as_secs_f64());
-            metrics::histogram!("qt_matching_cycle_seconds").record(cycle.elapsed().as_secs_f64());
             if self.since_snapshot >= self.cfg.node.snapshot_every {
+                if let Some(b) = inflight.take() {
+                    if !self.effects.run(&b, &stop).await {
+                        undone = true;
+                        break;
+                    }
+                    self.committed(&mut consumer, b, &mut unconfirmed);
+                }
                 self.confirmed_snapshot(&mut consumer, &mut unconfirmed).await;
             }
         }
-        self.confirmed_snapshot(&mut consumer, &mut unconfirmed).await;
+        if let Some(b) = inflight.take() {
+            if self.effects.run(&b, &stop).await {
+                self.committed(&mut consumer, b, &mut unconfirmed);
+            } else {
+                undone = true;
+            }
+        }
+        if undone {
+            tracing::warn!("stopping with a batch journaled but not projected or published: no snapshot (the next start replays it)");
+        } else {
+            self.confirmed_snapshot(&mut consumer, &mut unconfirmed).await;
+        }
         self.status.stopped.store(true, Ordering::Release);
         tracing::info!("matching stopped");
         Ok(())
+    }
+
+    /// A batch's effects are durable: hand its offsets over without waiting for the broker
+    /// (a lost commit redelivers requests the ingress de-duplication skips).
+    fn committed(&mut self, consumer: &mut EffectConsumer, b: Applied, unconfirmed: &mut Vec<Received>) {
+        let timer = Instant::now();
+        if let Err(e) = consumer.commit_nowait(&b.received) {
+            tracing::warn!(error = %e, "committing orders offsets failed");
+        }
+        metrics::histogram!("qt_matching_commit_seconds").record(timer.elapsed().as_secs_f64());
+        if let Some(started) = b.started {
+            metrics::histogram!("qt_matching_cycle_seconds").record(started.elapsed().as_secs_f64());
+        }
+        self.done(&b);
+        if !b.received.is_empty() {
+            *unconfirmed = b.received;
+        }
+    }
+}
+
+/// What one turn of the consuming loop got.
+enum Step {
+    Stop,
+    /// Nothing to do (no request, or consuming failed and was logged).
+    Idle,
+    /// A batch journaled and applied.
+    Batch(Applied),
+}
+
+/// Polls the next batch of `orders` requests, sequences, journals and applies it.
+async fn next_step(
+    consumer: &mut EffectConsumer,
+    batch_max: usize,
+    exchange: &mut Exchange,
+    journal: &Arc<KafkaJournal>,
+    status: &EngineStatus,
+    ids: &mut Sequencer,
+    stop: &mut watch::Receiver<bool>,
+) -> Step {
+    let poll = Instant::now();
+    let batch = tokio::select! {
+        b = consumer.next_batch(batch_max, Duration::from_millis(100)) => b,
+        _ = stop.changed() => return Step::Stop,
+    };
+    let batch = match batch {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "consuming orders failed");
+            status.degraded.store(true, Ordering::Release);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            return Step::Idle;
+        }
+    };
+    if batch.is_empty() {
+        return Step::Idle;
+    }
+    metrics::histogram!("qt_matching_poll_seconds").record(poll.elapsed().as_secs_f64());
+    let mut pending = Vec::with_capacity(batch.len());
+    for r in &batch {
+        if r.duplicate {
+            metrics::counter!("qt_orders_redelivered_total").increment(1);
+            continue;
+        }
+        match r.decode::<OrderRequest>() {
+            Ok(req) => {
+                let mut meta = req.meta.unwrap_or_default();
+                meta.ingress = Some(format!("{}#{}", r.stream, r.seq));
+                let env = ids.envelope(req.cmd, Some(Box::new(meta)));
+                pending.push(Pending { env, reply: Some((req.corr, req.reply_to)) });
+            }
+            Err(e) => tracing::error!(error = %e, "an orders record is not a request; skipped"),
+        }
+    }
+    let Some(mut applied) = journal_and_apply(exchange, journal, status, pending, stop).await else {
+        return Step::Stop;
+    };
+    // Journaled: a redelivery of these requests from now on is a duplicate.
+    consumer.mark_seen(&batch);
+    applied.received = batch;
+    Step::Batch(applied)
+}
+
+/// Journals a batch (acknowledged by all in-sync replicas), then applies it. None when
+/// asked to stop before the journal took it (nothing of it was applied).
+async fn journal_and_apply(
+    exchange: &mut Exchange,
+    journal: &Arc<KafkaJournal>,
+    status: &EngineStatus,
+    pending: Vec<Pending>,
+    stop: &watch::Receiver<bool>,
+) -> Option<Applied> {
+    let mut applied = Applied { started: Some(Instant::now()), ..Applied::default() };
+    if pending.is_empty() {
+        return Some(applied);
+    }
+    let mut envs = Vec::with_capacity(pending.len());
+    for (i, p) in pending.into_iter().enumerate() {
+        if let Some((corr, reply_to)) = p.reply {
+            applied.replies.push((i, corr, reply_to));
+        }
+        envs.push(p.env);
+    }
+    let timer = Instant::now();
+    // The same batch (same sequence numbers) is retried: the journal skips what an
+    // uncertain earlier attempt already wrote.
+    persist("journal", status, stop, || journal.append_async(&envs)).await?;
+    metrics::histogram!("qt_journal_append_seconds").record(timer.elapsed().as_secs_f64());
+    metrics::histogram!("qt_engine_batch_commands").record(envs.len() as f64);
+    metrics::counter!("qt_engine_commands_total").increment(envs.len() as u64);
+    applied.ranges.reserve(envs.len());
+    for env in &envs {
+        let start = applied.events.len();
+        exchange.apply(env, &mut applied.events);
+        applied.ranges.push(start..applied.events.len());
+    }
+    applied.envs = envs;
+    Some(applied)
+}
+
+impl Effects {
+    /// Projects the batch into PostgreSQL (then replies to the waiting intake processes)
+    /// and publishes its events, together; true once both are durable, false when asked
+    /// to stop before (the batch is journaled: the next start replays it).
+    async fn run(&mut self, b: &Applied, stop: &watch::Receiver<bool>) -> bool {
+        if b.envs.is_empty() {
+            return true;
+        }
+        let items: Vec<Projected<'_>> = b
+            .envs
+            .iter()
+            .zip(&b.ranges)
+            .map(|(command, r)| Projected { command, events: &b.events[r.clone()] })
+            .collect();
+        let Effects { projector, sink, producer, status, source, replies_topic } = self;
+        let (status, source): (&EngineStatus, &str) = (status, source);
+        let project = async {
+            let timer = Instant::now();
+            let mut delay = Duration::from_millis(100);
+            // Not `persist`: the projector is borrowed mutably by each try.
+            loop {
+                match projector.project(source, &items).await {
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, "projection failed; retrying with backoff");
+                        status.degraded.store(true, Ordering::Release);
+                        if *stop.borrow() {
+                            // Journaled and applied: the next start replays and projects it.
+                            return false;
+                        }
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            metrics::histogram!("qt_projection_seconds").record(timer.elapsed().as_secs_f64());
+            // The command is journaled and projected: the intake may answer now, while the
+            // events go out (not awaited, so the next batch does not wait for the replies'
+            // acknowledgements). Best effort: an intake that misses its reply answers
+            // "outcome unknown" and the client's retry with the same key finds the answer.
+            let mut answers: HashMap<u64, PlaceAnswer> =
+                projector.take_place_answers().into_iter().map(|a| (a.seq, a)).collect();
+            let mut changed: HashMap<u64, ChangedOrder> =
+                projector.take_changed_orders().into_iter().map(|c| (c.seq, c)).collect();
+            let mut replies = Vec::with_capacity(b.replies.len());
+            for (i, corr, reply_to) in &b.replies {
+                let env = &b.envs[*i];
+                let (order_id, user_id) = match &env.cmd {
+                    Command::Place(o) => (Some(o.order_id), None),
+                    Command::CreateUser { user, .. } => (None, Some(*user)),
+                    _ => (None, None),
+                };
+                let placed =
+                    answers.remove(&env.seq).map(|a| WirePlaced { http_status: a.http_status, response: a.response });
+                let reply = Reply {
+                    corr: corr.clone(),
+                    outcome: WireOutcome {
+                        seq: env.seq,
+                        ts: env.ts,
+                        order_id,
+                        user_id,
+                        events: b.events[b.ranges[*i].clone()].to_vec(),
+                        placed,
+                        order: changed.remove(&env.seq).map(|c| (c.order, c.fills)),
+                    },
+                };
+                match serde_json::to_vec(&reply) {
+                    Ok(payload) => replies.push(OutRecord {
+                        topic: replies_topic.clone(),
+                        partition: None,
+                        key: reply_to.clone(),
+                        payload,
+                        headers: vec![(REPLY_TO, reply_to.clone())],
+                    }),
+                    Err(e) => tracing::error!(error = %e, "reply encoding"),
+                }
+            }
+            if !replies.is_empty() {
+                let producer = producer.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = producer.send_all(&replies).await {
+                        tracing::warn!(error = %e, replies = replies.len(), "replies not delivered");
+                    }
+                });
+            }
+            true
+        };
+        let events = &b.events;
+        let publish = async {
+            let timer = Instant::now();
+            let mut delay = Duration::from_millis(100);
+            loop {
+                match sink.publish_async(events).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, "publishing events failed; retrying with backoff");
+                        status.degraded.store(true, Ordering::Release);
+                        if *stop.borrow() {
+                            return false;
+                        }
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            metrics::histogram!("qt_events_publish_seconds").record(timer.elapsed().as_secs_f64());
+            true
+        };
+        let (projected, published) = tokio::join!(project, publish);
+        if !(projected && published) {
+            return false;
+        }
+        status.degraded.store(false, Ordering::Release);
+        metrics::counter!("qt_engine_events_total").increment(b.events.len() as u64);
+        true
     }
 }
 

@@ -122,7 +122,8 @@ async fn replies_consumer(cfg: &KafkaConfig, instance: &str) -> Result<StreamCon
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "latest")
         .set("fetch.wait.max.ms", "5")
-        .set("fetch.min.bytes", "1");
+        .set("fetch.min.bytes", "1")
+        .set("socket.nagle.disable", "true");
     for (k, v) in &cfg.extra {
         c.set(k, v);
     }
@@ -181,8 +182,14 @@ impl Inner {
                     let _ = cache.release_idempotency(&key).await;
                 }
                 Ok(o) => {
+                    // Not awaited: the answer is in the read model already (projected before
+                    // the reply), where a retry with the key finds it; this only spares
+                    // another intake waiting on the claim its polling.
                     let done = qt_cache_redis::StoredResponse { status: 200, body: format!("{{\"seq\":{}}}", o.seq) };
-                    let _ = cache.complete_idempotency(&key, &hash, done).await;
+                    let cache = cache.clone();
+                    tokio::spawn(async move {
+                        let _ = cache.complete_idempotency(&key, &hash, done).await;
+                    });
                 }
                 // Outcome unknown: the claim expires by itself.
                 Err(_) => {}

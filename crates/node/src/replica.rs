@@ -65,6 +65,7 @@ fn consumer(cfg: &KafkaConfig, what: &str) -> Result<BaseConsumer, NodeError> {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "5")
+        .set("socket.nagle.disable", "true")
         .set("enable.partition.eof", "false");
     for (k, v) in &cfg.extra {
         c.set(k, v);

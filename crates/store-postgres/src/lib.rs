@@ -29,7 +29,7 @@ mod reader;
 mod snapshots;
 
 pub use model::*;
-pub use projector::{Projected, Projector};
+pub use projector::{ChangedOrder, PlaceAnswer, Projected, Projector};
 pub use reader::{OrderFilter, PgReader, StatusFilter, IDEMPOTENCY_TTL_NS, MAX_PAGE};
 pub use snapshots::{PgSnapshotStore, SyncSnapshotStore, SNAPSHOTS_KEPT};
 

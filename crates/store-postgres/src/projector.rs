@@ -14,17 +14,26 @@
 //!   positions as the absolute values of their last change (coalesced per batch), users
 //!   and idempotency answers from the command's `meta`. A name or key hash already taken
 //!   is stored as NULL rather than failing the batch.
+//! - [`Projector::take_place_answers`] hands over, after a committed batch, the answers of
+//!   its keyed places that became the stored answer of their key (as the SQLite projector
+//!   does), so the matching shard can reply with them and the intake need not read them
+//!   back; [`Projector::take_changed_orders`] likewise the orders its cancels and amends
+//!   named, read back in the batch's transaction.
 //!
 //! Cost: the batch is folded in memory first (new orders as whole rows, changes of older
 //! orders as one delta per order, trades, executions, balances, positions, candles,
 //! idempotency answers) and each table is then written with ONE statement over `UNNEST`ed
 //! arrays, so a batch costs a dozen round trips whatever its size.
 
-use crate::model::{reject_http_status, variant_name, ExecutionRow, OrderView, PlaceResponse, CANDLE_INTERVALS};
+use crate::model::{
+    execution_from_row, order_from_row, reject_http_status, variant_name, ExecutionRow, OrderView, PlaceResponse,
+    CANDLE_INTERVALS, EXECUTION_COLUMNS, ORDER_COLUMNS,
+};
 use crate::{to_sql, StoreError};
 use deadpool_postgres::{Pool, Transaction};
 use qt_core::{CancelReason, NewOrder, OrderId, OrderStatus, RejectReason, SymbolId, SymbolSpec};
 use qt_engine::{Command, CommandEnvelope, Event, EventEnvelope};
+pub use qt_store_sqlite::PlaceAnswer;
 use std::collections::{BTreeMap, HashMap};
 
 /// One applied command and the events it produced.
@@ -93,6 +102,9 @@ struct IdempotencyOut {
     body: String,
     ts: i64,
     seq: i64,
+    /// The answer itself, handed to [`Projector::take_place_answers`] when it is the one
+    /// stored under its key.
+    response: PlaceResponse,
 }
 
 /// What a batch writes, folded in memory.
@@ -133,16 +145,50 @@ impl Scratch {
 pub struct Projector {
     pool: Pool,
     specs: HashMap<SymbolId, SymbolSpec>,
+    /// The answers of the last batch's keyed places that were stored under their key.
+    answers: Vec<PlaceAnswer>,
+    /// The orders of the last batch's cancels and amends, after the batch.
+    changed: Vec<ChangedOrder>,
+}
+
+/// An order a cancel or amend of the batch named, with its fills, as the read model has
+/// them once the batch is written.
+#[derive(Clone, Debug)]
+pub struct ChangedOrder {
+    /// Sequence number of the cancel or amend.
+    pub seq: u64,
+    pub order: OrderView,
+    pub fills: Vec<ExecutionRow>,
 }
 
 impl Projector {
     pub(crate) fn new(pool: Pool) -> Self {
-        Projector { pool, specs: HashMap::new() }
+        Projector { pool, specs: HashMap::new(), answers: Vec::new(), changed: Vec::new() }
+    }
+
+    /// The orders the cancels and amends of the last [`Projector::project`]ed batch named
+    /// (whether or not the engine carried them out), with their fills, as the read model
+    /// holds them after the batch (read in its transaction), in batch order; the caller
+    /// answers those commands with them instead of reading them back. Commands the batch
+    /// skipped (at or below the high-water mark) have none.
+    pub fn take_changed_orders(&mut self) -> Vec<ChangedOrder> {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// The answers of the keyed places of the last [`Projector::project`]ed batch, exactly
+    /// as stored under their `Idempotency-Key` (so the first answer and every replay are
+    /// the same), in batch order. A place whose key already had an answer (stored by an
+    /// earlier command) or that the batch skipped (at or below the high-water mark) has
+    /// none here: its answer is the stored one, for the caller to read.
+    pub fn take_place_answers(&mut self) -> Vec<PlaceAnswer> {
+        std::mem::take(&mut self.answers)
     }
 
     /// Projects a batch of `source`'s applied commands in one transaction, skipping those
     /// at or below the source's high-water mark. Returns how many commands it applied.
     pub async fn project(&mut self, source: &str, batch: &[Projected<'_>]) -> Result<usize, StoreError> {
+        self.answers.clear();
+        self.changed.clear();
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         tx.execute(
@@ -156,6 +202,8 @@ impl Projector {
         let mut last = start;
         let mut scratch = Scratch::default();
         let mut applied = 0;
+        // (seq, order) of the cancels and amends projected.
+        let mut named: Vec<(u64, OrderId)> = Vec::new();
         let result = async {
             for p in batch {
                 let seq = to_sql(p.command.seq)?;
@@ -163,17 +211,25 @@ impl Projector {
                     continue;
                 }
                 project_command(&tx, &mut self.specs, &mut scratch, p).await?;
+                if let Command::Cancel { order_id, .. } | Command::Amend { order_id, .. } = &p.command.cmd {
+                    named.push((p.command.seq, *order_id));
+                }
                 last = seq;
                 applied += 1;
             }
-            flush(&tx, &scratch).await
+            let stored = flush(&tx, &scratch).await?;
+            let changed = if named.is_empty() { Vec::new() } else { read_changed(&tx, &named).await? };
+            Ok::<_, StoreError>((stored, changed))
         }
         .await;
-        if let Err(e) = result {
-            // A spec cached from a command of the failed batch may not be in the table.
-            self.specs.clear();
-            return Err(e);
-        }
+        let (stored, changed) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                // A spec cached from a command of the failed batch may not be in the table.
+                self.specs.clear();
+                return Err(e);
+            }
+        };
         if last != start {
             tx.execute(
                 "UPDATE projector_offsets SET last_seq = $2, updated_at = now() WHERE source = $1",
@@ -182,6 +238,20 @@ impl Projector {
             .await?;
         }
         tx.commit().await?;
+        self.changed = changed;
+        if !stored.is_empty() {
+            let stored: std::collections::HashSet<i64> = stored.into_iter().collect();
+            self.answers = scratch
+                .idempotency
+                .into_iter()
+                .filter(|i| stored.contains(&i.seq))
+                .map(|i| PlaceAnswer {
+                    seq: u64::try_from(i.seq).unwrap_or_default(),
+                    http_status: u16::try_from(i.status).unwrap_or(500),
+                    response: i.response,
+                })
+                .collect();
+        }
         Ok(applied)
     }
 
@@ -513,6 +583,7 @@ async fn project_command(
                 body: serde_json::to_string(&response)?,
                 ts,
                 seq,
+                response,
             });
         }
     }
@@ -542,8 +613,43 @@ fn reason_name<T: serde::Serialize>(r: Option<&T>) -> Option<String> {
     r.map(variant_name)
 }
 
-/// Writes what the batch folded, one statement per table.
-async fn flush(tx: &Transaction<'_>, s: &Scratch) -> Result<(), StoreError> {
+/// The orders `named` (seq of the command, order id) and their fills, as the transaction
+/// sees them: two queries sent together (pipelined on the connection).
+async fn read_changed(tx: &Transaction<'_>, named: &[(u64, OrderId)]) -> Result<Vec<ChangedOrder>, StoreError> {
+    let mut ids: Vec<i64> = named.iter().map(|(_, id)| to_sql(id.0)).collect::<Result<_, _>>()?;
+    ids.sort_unstable();
+    ids.dedup();
+    let orders_sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = ANY($1)");
+    let fills_sql =
+        format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE order_id = ANY($1) ORDER BY execution_id");
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&ids];
+    let (orders, fills) = tokio::try_join!(tx.query(&orders_sql, &params), tx.query(&fills_sql, &params))?;
+    let mut by_id: HashMap<u64, (OrderView, Vec<ExecutionRow>)> = HashMap::with_capacity(orders.len());
+    for r in &orders {
+        let view = order_from_row(r)?;
+        by_id.insert(view.order_id.0, (view, Vec::new()));
+    }
+    for r in &fills {
+        let fill = execution_from_row(r)?;
+        if let Some((_, f)) = by_id.get_mut(&fill.order_id.0) {
+            f.push(fill);
+        }
+    }
+    Ok(named
+        .iter()
+        .filter_map(|(seq, id)| {
+            by_id.get(&id.0).map(|(order, fills)| ChangedOrder {
+                seq: *seq,
+                order: order.clone(),
+                fills: fills.clone(),
+            })
+        })
+        .collect())
+}
+
+/// Writes what the batch folded, one statement per table. Returns the command sequence
+/// numbers whose idempotency answer was stored (the first of its key).
+async fn flush(tx: &Transaction<'_>, s: &Scratch) -> Result<Vec<i64>, StoreError> {
     flush_orders(tx, s).await?;
     if !s.trades.is_empty() {
         let t = &s.trades;
@@ -644,6 +750,7 @@ async fn flush(tx: &Transaction<'_>, s: &Scratch) -> Result<(), StoreError> {
         )
         .await?;
     }
+    let mut stored = Vec::new();
     if !s.idempotency.is_empty() {
         let i = &s.idempotency;
         let user: Vec<i64> = i.iter().map(|x| x.user).collect();
@@ -656,17 +763,20 @@ async fn flush(tx: &Transaction<'_>, s: &Scratch) -> Result<(), StoreError> {
         let seq: Vec<i64> = i.iter().map(|x| x.seq).collect();
         // The first command with a key wins, within the batch (DISTINCT ON keeps the
         // first row of each key in array order) and across batches (DO NOTHING).
-        tx.execute(
-            "INSERT INTO idempotency (user_id, key, request_hash, order_id, http_status, body, created_ts, cmd_seq) \
-             SELECT DISTINCT ON (u, k) u, k, h, o, st, b, t, q \
-             FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::INTEGER[], $6::TEXT[], $7::BIGINT[], \
-             $8::BIGINT[]) WITH ORDINALITY AS x(u, k, h, o, st, b, t, q, n) ORDER BY u, k, n \
-             ON CONFLICT (user_id, key) DO NOTHING",
-            &[&user, &key, &hash, &order, &status, &body, &ts, &seq],
-        )
-        .await?;
+        // RETURNING lists only the rows inserted: the answers that are the stored ones.
+        let rows = tx
+            .query(
+                "INSERT INTO idempotency (user_id, key, request_hash, order_id, http_status, body, created_ts, cmd_seq) \
+                 SELECT DISTINCT ON (u, k) u, k, h, o, st, b, t, q \
+                 FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::INTEGER[], $6::TEXT[], $7::BIGINT[], \
+                 $8::BIGINT[]) WITH ORDINALITY AS x(u, k, h, o, st, b, t, q, n) ORDER BY u, k, n \
+                 ON CONFLICT (user_id, key) DO NOTHING RETURNING cmd_seq",
+                &[&user, &key, &hash, &order, &status, &body, &ts, &seq],
+            )
+            .await?;
+        stored = rows.iter().map(|r| r.try_get::<_, i64>(0)).collect::<Result<_, _>>()?;
     }
-    Ok(())
+    Ok(stored)
 }
 
 /// New orders as whole rows (one INSERT), older orders as deltas (one UPDATE).

@@ -435,3 +435,71 @@ async fn the_postgres_read_model_answers_exactly_like_the_sqlite_one() {
     drop(lite);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_projector_hands_over_stored_place_answers_and_changed_orders() {
+    let Some(url) = database_url("the_projector_hands_over_stored_place_answers_and_changed_orders") else { return };
+    let s = store(url).await;
+    let mut ex = Exchange::new(EngineConfig::default());
+    let mut cmds = setup_commands();
+    let n = cmds.len() as u64;
+    let price = 3_000_000;
+    cmds.push(place(n + 1, 1, 1, Side::Sell, price, 50, Some("k1")));
+    cmds.push(place(n + 2, 2, 1, Side::Sell, price + 100, 50, Some("k2")));
+    // The same key again in the batch: the first command's answer is the stored one.
+    cmds.push(place(n + 3, 3, 1, Side::Sell, price + 200, 50, Some("k1")));
+    cmds.push(place(n + 4, 4, 2, Side::Buy, price, 20, Some("k4")));
+    let applied = run(&mut ex, cmds);
+    let mut p = s.projector();
+    p.project("matching-0", &projected(&applied)).await.unwrap();
+    let answers = p.take_place_answers();
+    assert!(p.take_place_answers().is_empty(), "taken once");
+    assert_eq!(answers.iter().map(|a| a.seq).collect::<Vec<_>>(), vec![n + 1, n + 2, n + 4]);
+    let r = s.reader();
+    for (a, (user, key)) in answers.iter().zip([(1, "k1"), (1, "k2"), (2, "k4")]) {
+        let row = r.idempotency_at(UserId(user), key, 1_700_000_001_000_000_000).await.unwrap().unwrap();
+        assert_eq!(a.http_status, row.http_status);
+        assert_eq!(serde_json::to_string(&a.response).unwrap(), row.body, "{key}: the answer is the stored one");
+    }
+    assert_eq!(answers[2].response.fills.len(), 1, "order 4 traded with order 1");
+    assert!(p.take_changed_orders().is_empty(), "no cancel or amend");
+
+    // A later batch: a key used before gets no answer; a cancel and an amend (of an order
+    // placed earlier) get their orders as the read model has them after the batch.
+    let later = run(
+        &mut ex,
+        vec![
+            place(n + 5, 5, 2, Side::Buy, price - 100, 10, Some("k4")),
+            CommandEnvelope::new(
+                n + 6,
+                1_700_000_000_000_000_000 + (n as i64 + 6) * 1_000_000,
+                Command::Cancel { user: UserId(1), order_id: qt_core::OrderId(2) },
+            ),
+            CommandEnvelope::new(
+                n + 7,
+                1_700_000_000_000_000_000 + (n as i64 + 7) * 1_000_000,
+                Command::Amend {
+                    user: UserId(1),
+                    order_id: qt_core::OrderId(1),
+                    price: None,
+                    qty: Some(qt_core::Qty(40)),
+                },
+            ),
+        ],
+    );
+    p.project("matching-0", &projected(&later)).await.unwrap();
+    assert!(p.take_place_answers().is_empty(), "k4 was answered before");
+    let changed = p.take_changed_orders();
+    assert_eq!(changed.iter().map(|c| (c.seq, c.order.order_id.0)).collect::<Vec<_>>(), vec![(n + 6, 2), (n + 7, 1)]);
+    for c in &changed {
+        let order = r.order(UserId(1), c.order.order_id).await.unwrap().unwrap();
+        assert_eq!(format!("{:?}", c.order), format!("{order:?}"));
+        let fills = r.order_fills(c.order.order_id).await.unwrap();
+        assert_eq!(format!("{:?}", c.fills), format!("{fills:?}"));
+    }
+    assert_eq!(changed[0].order.status, OrderStatus::Cancelled);
+    assert_eq!(changed[1].fills.len(), 1);
+    // Projected again (a replay): nothing to hand over.
+    p.project("matching-0", &projected(&later)).await.unwrap();
+    assert!(p.take_changed_orders().is_empty() && p.take_place_answers().is_empty());
+}
