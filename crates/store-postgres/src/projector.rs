@@ -31,10 +31,12 @@ use crate::model::{
 };
 use crate::{to_sql, StoreError};
 use deadpool_postgres::{Pool, Transaction};
+use futures_util::future::try_join_all;
 use qt_core::{CancelReason, NewOrder, OrderId, OrderStatus, RejectReason, SymbolId, SymbolSpec};
 use qt_engine::{Command, CommandEnvelope, Event, EventEnvelope};
 pub use qt_store_sqlite::PlaceAnswer;
 use std::collections::{BTreeMap, HashMap};
+use tokio_postgres::types::ToSql;
 
 /// One applied command and the events it produced.
 #[derive(Clone, Copy, Debug)]
@@ -191,13 +193,24 @@ impl Projector {
         self.changed.clear();
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        tx.execute(
-            "INSERT INTO projector_offsets (source, last_seq) VALUES ($1, 0) ON CONFLICT (source) DO NOTHING",
-            &[&source],
+        let rows = run_pipelined(
+            &tx,
+            &[
+                Stmt::new(
+                    "INSERT INTO projector_offsets (source, last_seq) VALUES ($1, 0) ON CONFLICT (source) DO NOTHING",
+                    vec![Box::new(source)],
+                ),
+                Stmt::new(
+                    "SELECT last_seq FROM projector_offsets WHERE source = $1 FOR UPDATE",
+                    vec![Box::new(source)],
+                ),
+            ],
         )
         .await?;
-        let row =
-            tx.query_one("SELECT last_seq FROM projector_offsets WHERE source = $1 FOR UPDATE", &[&source]).await?;
+        let row = rows
+            .get(1)
+            .and_then(|r| r.first())
+            .ok_or_else(|| StoreError::Corrupt(format!("no projector_offsets row for {source}")))?;
         let start: i64 = row.try_get(0)?;
         let mut last = start;
         let mut scratch = Scratch::default();
@@ -217,7 +230,7 @@ impl Projector {
                 last = seq;
                 applied += 1;
             }
-            let stored = flush(&tx, &scratch).await?;
+            let stored = flush(&tx, &scratch, (last != start).then_some((source, last))).await?;
             let changed = if named.is_empty() { Vec::new() } else { read_changed(&tx, &named).await? };
             Ok::<_, StoreError>((stored, changed))
         }
@@ -230,13 +243,6 @@ impl Projector {
                 return Err(e);
             }
         };
-        if last != start {
-            tx.execute(
-                "UPDATE projector_offsets SET last_seq = $2, updated_at = now() WHERE source = $1",
-                &[&source, &last],
-            )
-            .await?;
-        }
         tx.commit().await?;
         self.changed = changed;
         if !stored.is_empty() {
@@ -394,7 +400,9 @@ async fn project_command(
                         // the batch already knows, or that the table has, is left alone.
                         if !scratch.orders.contains_key(&order_id.0) {
                             let view = new_view(o, OrderStatus::Rejected, Some(*reason), ts, seq);
-                            write_orders(tx, &[&view]).await?;
+                            let mut out = Vec::new();
+                            write_orders(&mut out, &[&view])?;
+                            run_pipelined(tx, &out).await?;
                         }
                     }
                 }
@@ -649,8 +657,9 @@ async fn read_changed(tx: &Transaction<'_>, named: &[(u64, OrderId)]) -> Result<
 
 /// Writes what the batch folded, one statement per table. Returns the command sequence
 /// numbers whose idempotency answer was stored (the first of its key).
-async fn flush(tx: &Transaction<'_>, s: &Scratch) -> Result<Vec<i64>, StoreError> {
-    flush_orders(tx, s).await?;
+async fn flush(tx: &Transaction<'_>, s: &Scratch, offset: Option<(&str, i64)>) -> Result<Vec<i64>, StoreError> {
+    let mut out: Vec<Stmt<'_>> = Vec::new();
+    flush_orders(&mut out, s)?;
     if !s.trades.is_empty() {
         let t = &s.trades;
         let id: Vec<i64> = t.iter().map(|x| x.trade_id).collect();
@@ -660,13 +669,12 @@ async fn flush(tx: &Transaction<'_>, s: &Scratch) -> Result<Vec<i64>, StoreError
         let side: Vec<&str> = t.iter().map(|x| x.taker_side).collect();
         let ts: Vec<i64> = t.iter().map(|x| x.ts).collect();
         let seq: Vec<i64> = t.iter().map(|x| x.seq).collect();
-        tx.execute(
+        out.push(Stmt::new(
             "INSERT INTO trades (trade_id, symbol_id, price, qty, taker_side, ts, cmd_seq) \
              SELECT * FROM UNNEST($1::BIGINT[], $2::INTEGER[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[]) \
              ON CONFLICT (trade_id) DO NOTHING",
-            &[&id, &symbol, &price, &qty, &side, &ts, &seq],
-        )
-        .await?;
+            vec![Box::new(id), Box::new(symbol), Box::new(price), Box::new(qty), Box::new(side), Box::new(ts), Box::new(seq)],
+        ));
     }
     if !s.executions.is_empty() {
         let e = &s.executions;
@@ -683,15 +691,14 @@ async fn flush(tx: &Transaction<'_>, s: &Scratch) -> Result<Vec<i64>, StoreError
         let maker: Vec<bool> = e.iter().map(|x| x.is_maker).collect();
         let ts: Vec<i64> = e.iter().map(|x| x.ts).collect();
         let seq: Vec<i64> = e.iter().map(|x| to_sql(x.cmd_seq)).collect::<Result<_, _>>()?;
-        tx.execute(
+        out.push(Stmt::new(
             "INSERT INTO executions (execution_id, trade_id, order_id, user_id, symbol_id, side, price, qty, quote_qty, \
              fee, is_maker, ts, cmd_seq) \
              SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::INTEGER[], $6::TEXT[], \
              $7::BIGINT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BOOLEAN[], $12::BIGINT[], $13::BIGINT[]) \
              ON CONFLICT (execution_id) DO NOTHING",
-            &[&ids, &trade, &order, &user, &symbol, &side, &price, &qty, &quote, &fee, &maker, &ts, &seq],
-        )
-        .await?;
+            vec![Box::new(ids), Box::new(trade), Box::new(order), Box::new(user), Box::new(symbol), Box::new(side), Box::new(price), Box::new(qty), Box::new(quote), Box::new(fee), Box::new(maker), Box::new(ts), Box::new(seq)],
+        ));
     }
     if !s.balances.is_empty() {
         let b = &s.balances;
@@ -700,14 +707,13 @@ async fn flush(tx: &Transaction<'_>, s: &Scratch) -> Result<Vec<i64>, StoreError
         let available: Vec<i64> = b.values().map(|v| v.0).collect();
         let reserved: Vec<i64> = b.values().map(|v| v.1).collect();
         let ts: Vec<i64> = b.values().map(|v| v.2).collect();
-        tx.execute(
+        out.push(Stmt::new(
             "INSERT INTO balances (user_id, asset_id, available, reserved, updated_ts) \
              SELECT * FROM UNNEST($1::BIGINT[], $2::INTEGER[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[]) \
              ON CONFLICT (user_id, asset_id) DO UPDATE SET available = excluded.available, \
              reserved = excluded.reserved, updated_ts = excluded.updated_ts",
-            &[&user, &asset, &available, &reserved, &ts],
-        )
-        .await?;
+            vec![Box::new(user), Box::new(asset), Box::new(available), Box::new(reserved), Box::new(ts)],
+        ));
     }
     if !s.positions.is_empty() {
         let p = &s.positions;
@@ -717,15 +723,14 @@ async fn flush(tx: &Transaction<'_>, s: &Scratch) -> Result<Vec<i64>, StoreError
         let cost: Vec<String> = p.values().map(|v| v.1.to_string()).collect();
         let realized: Vec<String> = p.values().map(|v| v.2.to_string()).collect();
         let ts: Vec<i64> = p.values().map(|v| v.3).collect();
-        tx.execute(
+        out.push(Stmt::new(
             "INSERT INTO positions (user_id, symbol_id, qty, cost, realized, updated_ts) \
              SELECT u, s, q, c::NUMERIC, r::NUMERIC, t \
              FROM UNNEST($1::BIGINT[], $2::INTEGER[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[]) AS x(u, s, q, c, r, t) \
              ON CONFLICT (user_id, symbol_id) DO UPDATE SET qty = excluded.qty, cost = excluded.cost, \
              realized = excluded.realized, updated_ts = excluded.updated_ts",
-            &[&user, &symbol, &qty, &cost, &realized, &ts],
-        )
-        .await?;
+            vec![Box::new(user), Box::new(symbol), Box::new(qty), Box::new(cost), Box::new(realized), Box::new(ts)],
+        ));
     }
     if !s.candles.is_empty() {
         let mut cols: (Vec<i32>, Vec<i32>, Vec<i64>, [Vec<i64>; 7]) = Default::default();
@@ -737,8 +742,8 @@ async fn flush(tx: &Transaction<'_>, s: &Scratch) -> Result<Vec<i64>, StoreError
                 v.push(x);
             }
         }
-        let [open, high, low, close, volume, quote_volume, trades] = &cols.3;
-        tx.execute(
+        let [open, high, low, close, volume, quote_volume, trades] = cols.3;
+        out.push(Stmt::new(
             "INSERT INTO candles (symbol_id, interval_s, open_time, open, high, low, close, volume, quote_volume, trades) \
              SELECT * FROM UNNEST($1::INTEGER[], $2::INTEGER[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[], \
              $7::BIGINT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[]) \
@@ -746,11 +751,10 @@ async fn flush(tx: &Transaction<'_>, s: &Scratch) -> Result<Vec<i64>, StoreError
              high = GREATEST(candles.high, excluded.high), low = LEAST(candles.low, excluded.low), \
              close = excluded.close, volume = candles.volume + excluded.volume, \
              quote_volume = candles.quote_volume + excluded.quote_volume, trades = candles.trades + excluded.trades",
-            &[&cols.0, &cols.1, &cols.2, open, high, low, close, volume, quote_volume, trades],
-        )
-        .await?;
+            vec![Box::new(cols.0), Box::new(cols.1), Box::new(cols.2), Box::new(open), Box::new(high), Box::new(low), Box::new(close), Box::new(volume), Box::new(quote_volume), Box::new(trades)],
+        ));
     }
-    let mut stored = Vec::new();
+    let mut idempotency = None;
     if !s.idempotency.is_empty() {
         let i = &s.idempotency;
         let user: Vec<i64> = i.iter().map(|x| x.user).collect();
@@ -764,23 +768,69 @@ async fn flush(tx: &Transaction<'_>, s: &Scratch) -> Result<Vec<i64>, StoreError
         // The first command with a key wins, within the batch (DISTINCT ON keeps the
         // first row of each key in array order) and across batches (DO NOTHING).
         // RETURNING lists only the rows inserted: the answers that are the stored ones.
-        let rows = tx
-            .query(
-                "INSERT INTO idempotency (user_id, key, request_hash, order_id, http_status, body, created_ts, cmd_seq) \
-                 SELECT DISTINCT ON (u, k) u, k, h, o, st, b, t, q \
-                 FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::INTEGER[], $6::TEXT[], $7::BIGINT[], \
-                 $8::BIGINT[]) WITH ORDINALITY AS x(u, k, h, o, st, b, t, q, n) ORDER BY u, k, n \
-                 ON CONFLICT (user_id, key) DO NOTHING RETURNING cmd_seq",
-                &[&user, &key, &hash, &order, &status, &body, &ts, &seq],
-            )
-            .await?;
-        stored = rows.iter().map(|r| r.try_get::<_, i64>(0)).collect::<Result<_, _>>()?;
+        idempotency = Some(out.len());
+        out.push(Stmt::new(
+            "INSERT INTO idempotency (user_id, key, request_hash, order_id, http_status, body, created_ts, cmd_seq) \
+             SELECT DISTINCT ON (u, k) u, k, h, o, st, b, t, q \
+             FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::INTEGER[], $6::TEXT[], $7::BIGINT[], \
+             $8::BIGINT[]) WITH ORDINALITY AS x(u, k, h, o, st, b, t, q, n) ORDER BY u, k, n \
+             ON CONFLICT (user_id, key) DO NOTHING RETURNING cmd_seq",
+            vec![
+                Box::new(user),
+                Box::new(key),
+                Box::new(hash),
+                Box::new(order),
+                Box::new(status),
+                Box::new(body),
+                Box::new(ts),
+                Box::new(seq),
+            ],
+        ));
     }
-    Ok(stored)
+    if let Some((source, last)) = offset {
+        out.push(Stmt::new(
+            "UPDATE projector_offsets SET last_seq = $2, updated_at = now() WHERE source = $1",
+            vec![Box::new(source), Box::new(last)],
+        ));
+    }
+    let rows = run_pipelined(tx, &out).await?;
+    match idempotency {
+        Some(i) => Ok(rows[i].iter().map(|r| r.try_get::<_, i64>(0)).collect::<Result<_, _>>()?),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// One statement of a batch's flush with its parameters.
+struct Stmt<'a> {
+    sql: &'static str,
+    params: Vec<Box<dyn ToSql + Sync + Send + 'a>>,
+}
+
+impl<'a> Stmt<'a> {
+    fn new(sql: &'static str, params: Vec<Box<dyn ToSql + Sync + Send + 'a>>) -> Self {
+        Stmt { sql, params }
+    }
+}
+
+/// Runs `stmts` in the transaction, pipelined: each prepared once per connection (cached),
+/// then all sent at once, in order, and their results awaited together, so a batch costs
+/// one round trip instead of two per statement. Returns each statement's rows.
+async fn run_pipelined(tx: &Transaction<'_>, stmts: &[Stmt<'_>]) -> Result<Vec<Vec<tokio_postgres::Row>>, StoreError> {
+    if stmts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let prepared = try_join_all(stmts.iter().map(|s| tx.prepare_cached(s.sql))).await?;
+    let params: Vec<Vec<&(dyn ToSql + Sync)>> =
+        stmts.iter().map(|s| s.params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect()).collect();
+    // try_join_all polls the queries in order the first time (it does for up to 30
+    // futures; a flush has at most 10 statements), and a query is sent on its first poll:
+    // the server runs them in this order.
+    debug_assert!(stmts.len() <= 30);
+    Ok(try_join_all(prepared.iter().zip(&params).map(|(st, p)| tx.query(st, p))).await?)
 }
 
 /// New orders as whole rows (one INSERT), older orders as deltas (one UPDATE).
-async fn flush_orders(tx: &Transaction<'_>, s: &Scratch) -> Result<(), StoreError> {
+fn flush_orders<'a>(out: &mut Vec<Stmt<'a>>, s: &'a Scratch) -> Result<(), StoreError> {
     let new: Vec<&OrderView> = s
         .orders
         .values()
@@ -789,7 +839,7 @@ async fn flush_orders(tx: &Transaction<'_>, s: &Scratch) -> Result<(), StoreErro
             Touched::Old(_) => None,
         })
         .collect();
-    write_orders(tx, &new).await?;
+    write_orders(out, &new)?;
     let old: Vec<(u64, &Delta)> = s
         .orders
         .iter()
@@ -811,7 +861,7 @@ async fn flush_orders(tx: &Transaction<'_>, s: &Scratch) -> Result<(), StoreErro
         let cancel: Vec<Option<String>> = old.iter().map(|(_, d)| reason_name(d.cancel_reason.as_ref())).collect();
         let updated: Vec<i64> = old.iter().map(|(_, d)| d.updated_ts).collect();
         let seq: Vec<i64> = old.iter().map(|(_, d)| d.cmd_seq).collect();
-        tx.execute(
+        out.push(Stmt::new(
             "UPDATE orders o SET status = COALESCE(d.status, o.status), filled = COALESCE(d.filled, o.filled), \
              quote_filled = o.quote_filled + d.quote, fees = o.fees + d.fee, \
              price = CASE WHEN d.set_price THEN d.price ELSE o.price END, qty = COALESCE(d.qty, o.qty), \
@@ -821,15 +871,27 @@ async fn flush_orders(tx: &Transaction<'_>, s: &Scratch) -> Result<(), StoreErro
              $7::BIGINT[], $8::BIGINT[], $9::BOOLEAN[], $10::TEXT[], $11::BIGINT[], $12::BIGINT[]) \
              AS d(id, status, filled, quote, fee, set_price, price, qty, triggered, cancel, updated, seq) \
              WHERE o.order_id = d.id",
-            &[&id, &status, &filled, &quote, &fee, &set_price, &price, &qty, &triggered, &cancel, &updated, &seq],
-        )
-        .await?;
+            vec![
+                Box::new(id),
+                Box::new(status),
+                Box::new(filled),
+                Box::new(quote),
+                Box::new(fee),
+                Box::new(set_price),
+                Box::new(price),
+                Box::new(qty),
+                Box::new(triggered),
+                Box::new(cancel),
+                Box::new(updated),
+                Box::new(seq),
+            ],
+        ));
     }
     Ok(())
 }
 
 /// Inserts whole order rows (one statement); an id already in the table is left alone.
-async fn write_orders(tx: &Transaction<'_>, new: &[&OrderView]) -> Result<(), StoreError> {
+fn write_orders<'a>(out: &mut Vec<Stmt<'a>>, new: &[&'a OrderView]) -> Result<(), StoreError> {
     if new.is_empty() {
         return Ok(());
     }
@@ -855,7 +917,7 @@ async fn write_orders(tx: &Transaction<'_>, new: &[&OrderView]) -> Result<(), St
     let created: Vec<i64> = new.iter().map(|o| o.created_ts).collect();
     let updated: Vec<i64> = new.iter().map(|o| o.updated_ts).collect();
     let seq: Vec<i64> = new.iter().map(|o| to_sql(o.cmd_seq)).collect::<Result<_, _>>()?;
-    tx.execute(
+    out.push(Stmt::new(
         "INSERT INTO orders (order_id, user_id, symbol_id, client_order_id, side, type, tif, price, stop_price, qty, \
          filled, quote_filled, fees, status, post_only, stp, triggered, reject_reason, cancel_reason, created_ts, \
          updated_ts, cmd_seq) \
@@ -864,11 +926,30 @@ async fn write_orders(tx: &Transaction<'_>, new: &[&OrderView]) -> Result<(), St
          $14::TEXT[], $15::BOOLEAN[], $16::TEXT[], $17::BOOLEAN[], $18::TEXT[], $19::TEXT[], $20::BIGINT[], \
          $21::BIGINT[], $22::BIGINT[]) \
          ON CONFLICT (order_id) DO NOTHING",
-        &[
-            &id, &user, &symbol, &coid, &side, &kind, &tif, &price, &stop, &qty, &filled, &quote, &fees, &status,
-            &post_only, &stp, &triggered, &reject, &cancel, &created, &updated, &seq,
+        vec![
+            Box::new(id),
+            Box::new(user),
+            Box::new(symbol),
+            Box::new(coid),
+            Box::new(side),
+            Box::new(kind),
+            Box::new(tif),
+            Box::new(price),
+            Box::new(stop),
+            Box::new(qty),
+            Box::new(filled),
+            Box::new(quote),
+            Box::new(fees),
+            Box::new(status),
+            Box::new(post_only),
+            Box::new(stp),
+            Box::new(triggered),
+            Box::new(reject),
+            Box::new(cancel),
+            Box::new(created),
+            Box::new(updated),
+            Box::new(seq),
         ],
-    )
-    .await?;
+    ));
     Ok(())
 }
