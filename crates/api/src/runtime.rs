@@ -76,6 +76,12 @@ pub trait RemoteEngine: Send + Sync + std::fmt::Debug {
         meta: Option<CommandMeta>,
     ) -> futures_util::future::BoxFuture<'static, Result<Outcome, EngineError>>;
     fn query(&self, query: Query) -> futures_util::future::BoxFuture<'static, Result<Answer, EngineError>>;
+    /// True when the remote engine looks up a place's idempotency key itself before
+    /// journaling it, answering a used key with [`Outcome::replayed`] (as the local engine
+    /// does); the handler then skips its own read-model lookup.
+    fn checks_idempotency_keys(&self) -> bool {
+        false
+    }
 }
 
 /// What a command did.
@@ -230,9 +236,10 @@ impl EngineHandle {
 
     /// True for the local engine: it looks up a place's idempotency key itself, on the
     /// journaling thread, and answers a used key with [`Outcome::replayed`]. A remote
-    /// engine leaves the lookup to the handler (read model) and its own claims.
+    /// engine says whether it does the same ([`RemoteEngine::checks_idempotency_keys`]);
+    /// if not, the handler looks the key up in the read model first.
     pub fn checks_idempotency_keys(&self) -> bool {
-        self.remote.is_none()
+        self.remote.as_ref().is_none_or(|r| r.checks_idempotency_keys())
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {

@@ -9,8 +9,12 @@
 //!   `(source, seq)`), so a crash at any point leaves nothing missing downstream.
 //! - Markets of the configuration that are not listed yet are listed at start, through the
 //!   same path as every command.
-//! - Then, per batch of `orders` requests: give each its sequence number, time and ids;
-//!   journal the batch (acknowledged by all in-sync replicas); apply; then, together,
+//! - Then, per batch of `orders` requests: look the idempotency keys of its places up in
+//!   the read model (one query; keys younger than 24 h), in the batch itself and in the
+//!   batch still in flight: a used key is answered with the stored answer (or, when its
+//!   first request is in one of those two batches, with none: the intake reads it once
+//!   this batch is projected) and is not journaled; give each other request its sequence
+//!   number, time and ids; journal the batch (acknowledged by all in-sync replicas); apply; then, together,
 //!   project into PostgreSQL (and once projected, reply to the waiting intake processes,
 //!   a keyed place with the answer stored under its key) and publish the events; only
 //!   when both are durable commit the `orders` offsets (without waiting for the broker's
@@ -28,16 +32,18 @@
 //!   at shutdown.
 
 use crate::config::NodeConfig;
-use crate::wire::{OrderRequest, Reply, WireOutcome, WirePlaced, REPLY_TO};
+use crate::wire::{OrderRequest, Reply, WireOutcome, WirePlaced, WireReplayed, REPLY_TO};
 use crate::NodeError;
 use qt_api::runtime::{EngineStatus, Sequencer};
 use qt_bus_kafka::{
     group, topic, BusProducer, Dedup, EffectConsumer, KafkaEventSink, KafkaJournal, OutRecord, Received,
 };
-use qt_core::SymbolId;
+use qt_core::{SymbolId, UserId};
 use qt_engine::{Command, CommandEnvelope, CommandMeta, EngineConfig, EventEnvelope, Exchange};
-use qt_store_postgres::{ChangedOrder, PgSnapshotStore, PgStore, PlaceAnswer, Projected, Projector};
-use std::collections::HashMap;
+use qt_store_postgres::{
+    ChangedOrder, IdempotencyRow, PgReader, PgSnapshotStore, PgStore, PlaceAnswer, Projected, Projector,
+};
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -60,6 +66,13 @@ struct Applied {
     ranges: Vec<Range<usize>>,
     /// Who waits for which command: (index in `envs`, correlation id, intake process).
     replies: Vec<(usize, String, String)>,
+    /// Requests answered without being journaled (their idempotency key was used before):
+    /// (correlation id, intake process, the stored answer when the read model had it;
+    /// None when the first request with the key is in this batch or the one before, whose
+    /// answer the read model has by the time this batch is projected).
+    replayed: Vec<(String, String, Option<IdempotencyRow>)>,
+    /// (user, idempotency key) of the places journaled in this batch.
+    keys: HashSet<(u64, String)>,
     /// The `orders` records of the batch, committed once its effects are durable.
     received: Vec<Received>,
     started: Option<Instant>,
@@ -82,6 +95,8 @@ pub struct Matching {
     journal: Arc<KafkaJournal>,
     snapshots: PgSnapshotStore,
     effects: Effects,
+    /// Looks up the idempotency keys of places before they are journaled.
+    reader: PgReader,
     status: Arc<EngineStatus>,
     source: String,
     ids: Sequencer,
@@ -220,6 +235,7 @@ impl Matching {
             journal,
             snapshots,
             effects,
+            reader: pg.reader(),
             status,
             source,
         };
@@ -367,7 +383,9 @@ impl Matching {
                 break;
             }
             let prev = inflight.take();
-            let Matching { cfg, exchange, journal, effects, status, ids, .. } = &mut self;
+            let Matching { cfg, exchange, journal, effects, reader, status, ids, .. } = &mut self;
+            let no_keys = HashSet::new();
+            let shard = Shard { exchange, journal, reader, status, ids };
             let (durable, step) = tokio::join!(
                 async {
                     match &prev {
@@ -375,7 +393,13 @@ impl Matching {
                         None => true,
                     }
                 },
-                next_step(&mut consumer, cfg.node.batch_max, exchange, journal, status, ids, &mut stop),
+                next_step(
+                    &mut consumer,
+                    cfg.node.batch_max,
+                    shard,
+                    prev.as_ref().map_or(&no_keys, |b| &b.keys),
+                    &mut stop
+                ),
             );
             if let Some(b) = prev {
                 if !durable {
@@ -452,16 +476,27 @@ enum Step {
     Batch(Applied),
 }
 
-/// Polls the next batch of `orders` requests, sequences, journals and applies it.
+/// What [`next_step`] works on.
+struct Shard<'a> {
+    exchange: &'a mut Exchange,
+    journal: &'a Arc<KafkaJournal>,
+    reader: &'a PgReader,
+    status: &'a EngineStatus,
+    ids: &'a mut Sequencer,
+}
+
+/// Polls the next batch of `orders` requests; answers the places whose idempotency key was
+/// used before (in the read model, in this batch, or in `inflight_keys`: the batch whose
+/// effects are under way) from the stored answer; sequences, journals and applies the
+/// rest.
 async fn next_step(
     consumer: &mut EffectConsumer,
     batch_max: usize,
-    exchange: &mut Exchange,
-    journal: &Arc<KafkaJournal>,
-    status: &EngineStatus,
-    ids: &mut Sequencer,
+    shard: Shard<'_>,
+    inflight_keys: &HashSet<(u64, String)>,
     stop: &mut watch::Receiver<bool>,
 ) -> Step {
+    let Shard { exchange, journal, reader, status, ids } = shard;
     let poll = Instant::now();
     let batch = tokio::select! {
         b = consumer.next_batch(batch_max, Duration::from_millis(100)) => b,
@@ -480,21 +515,51 @@ async fn next_step(
         return Step::Idle;
     }
     metrics::histogram!("qt_matching_poll_seconds").record(poll.elapsed().as_secs_f64());
-    let mut pending = Vec::with_capacity(batch.len());
+    let mut requests = Vec::with_capacity(batch.len());
     for r in &batch {
         if r.duplicate {
             metrics::counter!("qt_orders_redelivered_total").increment(1);
             continue;
         }
         match r.decode::<OrderRequest>() {
-            Ok(req) => {
-                let mut meta = req.meta.unwrap_or_default();
-                meta.ingress = Some(format!("{}#{}", r.stream, r.seq));
-                let env = ids.envelope(req.cmd, Some(Box::new(meta)));
-                pending.push(Pending { env, reply: Some((req.corr, req.reply_to)) });
-            }
+            Ok(req) => requests.push((req, format!("{}#{}", r.stream, r.seq))),
             Err(e) => tracing::error!(error = %e, "an orders record is not a request; skipped"),
         }
+    }
+    // The keys the read model may already have answered: one query for the batch.
+    let keyed: Vec<(UserId, String)> = requests.iter().filter_map(|(req, _)| place_key(req)).collect();
+    let mut stored: HashMap<(u64, String), IdempotencyRow> = HashMap::new();
+    if !keyed.is_empty() {
+        let timer = Instant::now();
+        let now = now_ns();
+        let Some(rows) = persist("idempotency", status, stop, || reader.idempotency_many(&keyed, now)).await else {
+            return Step::Stop;
+        };
+        metrics::histogram!("qt_idempotency_check_seconds").record(timer.elapsed().as_secs_f64());
+        stored = rows.into_iter().map(|r| ((r.user_id.0, r.key.clone()), r)).collect();
+    }
+    let mut pending = Vec::with_capacity(requests.len());
+    let mut replayed = Vec::new();
+    let mut keys = HashSet::new();
+    for (req, ingress) in requests {
+        if let Some((user, key)) = place_key(&req) {
+            let k = (user.0, key);
+            if let Some(row) = stored.get(&k) {
+                replayed.push((req.corr, req.reply_to, Some(row.clone())));
+                continue;
+            }
+            if inflight_keys.contains(&k) || !keys.insert(k) {
+                replayed.push((req.corr, req.reply_to, None));
+                continue;
+            }
+        }
+        let mut meta = req.meta.unwrap_or_default();
+        meta.ingress = Some(ingress);
+        let env = ids.envelope(req.cmd, Some(Box::new(meta)));
+        pending.push(Pending { env, reply: Some((req.corr, req.reply_to)) });
+    }
+    if !replayed.is_empty() {
+        metrics::counter!("qt_orders_key_replayed_total").increment(replayed.len() as u64);
     }
     let Some(mut applied) = journal_and_apply(exchange, journal, status, pending, stop).await else {
         return Step::Stop;
@@ -502,7 +567,23 @@ async fn next_step(
     // Journaled: a redelivery of these requests from now on is a duplicate.
     consumer.mark_seen(&batch);
     applied.received = batch;
+    applied.replayed = replayed;
+    applied.keys = keys;
     Step::Batch(applied)
+}
+
+/// (user, idempotency key) of a keyed place request.
+fn place_key(req: &OrderRequest) -> Option<(UserId, String)> {
+    match (&req.cmd, &req.meta) {
+        (Command::Place(o), Some(m)) => m.idempotency_key.clone().map(|k| (o.user, k)),
+        _ => None,
+    }
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// Journals a batch (acknowledged by all in-sync replicas), then applies it. None when
@@ -542,12 +623,68 @@ async fn journal_and_apply(
     Some(applied)
 }
 
+/// Sends replies without waiting for their acknowledgements (so the next batch does not
+/// wait for them).
+fn send_replies(producer: &Arc<BusProducer>, replies: Vec<OutRecord>) {
+    if replies.is_empty() {
+        return;
+    }
+    let producer = producer.clone();
+    tokio::spawn(async move {
+        if let Err(e) = producer.send_all(&replies).await {
+            tracing::warn!(error = %e, replies = replies.len(), "replies not delivered");
+        }
+    });
+}
+
+fn reply_record(topic: &str, corr: &str, reply_to: &str, outcome: WireOutcome) -> Option<OutRecord> {
+    match serde_json::to_vec(&Reply { corr: corr.to_string(), outcome }) {
+        Ok(payload) => Some(OutRecord {
+            topic: topic.to_string(),
+            partition: None,
+            key: reply_to.to_string(),
+            payload,
+            headers: vec![(REPLY_TO, reply_to.to_string())],
+        }),
+        Err(e) => {
+            tracing::error!(error = %e, "reply encoding");
+            None
+        }
+    }
+}
+
+/// The replies to the requests of `b` answered without being journaled.
+fn replayed_replies(b: &Applied, topic: &str) -> Vec<OutRecord> {
+    b.replayed
+        .iter()
+        .filter_map(|(corr, reply_to, row)| {
+            let outcome = WireOutcome {
+                seq: 0,
+                ts: 0,
+                order_id: None,
+                user_id: None,
+                events: Vec::new(),
+                placed: None,
+                order: None,
+                replayed: row.clone().map(WireReplayed::from),
+            };
+            reply_record(topic, corr, reply_to, outcome)
+        })
+        .collect()
+}
+
 impl Effects {
+    fn send_replies(&self, replies: Vec<OutRecord>) {
+        send_replies(&self.producer, replies);
+    }
+
     /// Projects the batch into PostgreSQL (then replies to the waiting intake processes)
     /// and publishes its events, together; true once both are durable, false when asked
     /// to stop before (the batch is journaled: the next start replays it).
     async fn run(&mut self, b: &Applied, stop: &watch::Receiver<bool>) -> bool {
         if b.envs.is_empty() {
+            // Nothing to project: the replays' answers are in the read model already.
+            self.send_replies(replayed_replies(b, &self.replies_topic));
             return true;
         }
         let items: Vec<Projected<'_>> = b
@@ -596,37 +733,20 @@ impl Effects {
                 };
                 let placed =
                     answers.remove(&env.seq).map(|a| WirePlaced { http_status: a.http_status, response: a.response });
-                let reply = Reply {
-                    corr: corr.clone(),
-                    outcome: WireOutcome {
-                        seq: env.seq,
-                        ts: env.ts,
-                        order_id,
-                        user_id,
-                        events: b.events[b.ranges[*i].clone()].to_vec(),
-                        placed,
-                        order: changed.remove(&env.seq).map(|c| (c.order, c.fills)),
-                    },
+                let outcome = WireOutcome {
+                    seq: env.seq,
+                    ts: env.ts,
+                    order_id,
+                    user_id,
+                    events: b.events[b.ranges[*i].clone()].to_vec(),
+                    placed,
+                    order: changed.remove(&env.seq).map(|c| (c.order, c.fills)),
+                    replayed: None,
                 };
-                match serde_json::to_vec(&reply) {
-                    Ok(payload) => replies.push(OutRecord {
-                        topic: replies_topic.clone(),
-                        partition: None,
-                        key: reply_to.clone(),
-                        payload,
-                        headers: vec![(REPLY_TO, reply_to.clone())],
-                    }),
-                    Err(e) => tracing::error!(error = %e, "reply encoding"),
-                }
+                replies.extend(reply_record(replies_topic, corr, reply_to, outcome));
             }
-            if !replies.is_empty() {
-                let producer = producer.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = producer.send_all(&replies).await {
-                        tracing::warn!(error = %e, replies = replies.len(), "replies not delivered");
-                    }
-                });
-            }
+            replies.extend(replayed_replies(b, replies_topic));
+            send_replies(producer, replies);
             true
         };
         let events = &b.events;

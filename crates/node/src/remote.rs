@@ -11,7 +11,8 @@
 //!   TTL), so two intake processes never both publish the same request: the second waits
 //!   for the first's answer (then the handler replays it from the read model), or gets 409
 //!   when the body differs. With Redis down the claim is skipped (logged, counted): the
-//!   read model's 24 h answers and the per-process in-flight set still apply.
+//!   matching shard's check of the read model's 24 h answers before journaling, and the
+//!   per-process in-flight set, still apply.
 //! - Replies are read from every partition of `replies` from the high watermark at start
 //!   (assigned, no consumer group) and matched by correlation id.
 
@@ -274,6 +275,12 @@ impl RemoteEngine for KafkaEngine {
     fn submit(&self, cmd: Command, meta: Option<CommandMeta>) -> BoxFuture<'static, Result<Outcome, EngineError>> {
         let inner = self.inner.clone();
         Box::pin(async move { inner.submit(cmd, meta).await })
+    }
+
+    /// The matching shard looks the keys of places up in the read model before journaling
+    /// them (one query per batch) and answers a used one with its stored answer.
+    fn checks_idempotency_keys(&self) -> bool {
+        true
     }
 
     fn query(&self, query: Query) -> BoxFuture<'static, Result<Answer, EngineError>> {

@@ -6,13 +6,15 @@
 //!   number, time and ids, journals it, and answers on `replies` with a [`Reply`] keyed by
 //!   `reply_to`, only after the command is journaled, applied and projected. A keyed
 //!   place's reply carries the answer stored under its key, a cancel's or amend's the order
-//!   after it, so the intake answers without reading the read model.
+//!   after it, so the intake answers without reading the read model. The shard checks the
+//!   idempotency keys of places before journaling them: a key with an answer in the read
+//!   model is not journaled again, its reply carries that answer (`replayed`).
 //! - JSON (serde names of the engine types), like every other record of the bus.
 
 use qt_api::runtime::Outcome;
 use qt_core::{OrderId, UserId};
 use qt_engine::{Command, CommandMeta, EventEnvelope};
-use qt_store_sqlite::{ExecutionRow, OrderView, PlaceAnswer, PlaceResponse};
+use qt_store_sqlite::{ExecutionRow, IdempotencyRow, OrderView, PlaceAnswer, PlaceResponse};
 use serde::{Deserialize, Serialize};
 
 /// Header naming the intake process a reply goes to.
@@ -43,6 +45,50 @@ pub struct WireOutcome {
     /// command's batch ([`qt_api::runtime::Outcome::order`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<(OrderView, Vec<ExecutionRow>)>,
+    /// A keyed place whose key already had an answer in the read model: that answer
+    /// (nothing was journaled or applied; [`qt_api::runtime::Outcome::replayed`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed: Option<WireReplayed>,
+}
+
+/// The stored answer of a used idempotency key (an [`IdempotencyRow`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WireReplayed {
+    pub user_id: UserId,
+    pub key: String,
+    pub request_hash: Option<String>,
+    pub order_id: OrderId,
+    pub http_status: u16,
+    pub body: String,
+    pub created_ts: i64,
+}
+
+impl From<IdempotencyRow> for WireReplayed {
+    fn from(r: IdempotencyRow) -> Self {
+        WireReplayed {
+            user_id: r.user_id,
+            key: r.key,
+            request_hash: r.request_hash,
+            order_id: r.order_id,
+            http_status: r.http_status,
+            body: r.body,
+            created_ts: r.created_ts,
+        }
+    }
+}
+
+impl From<WireReplayed> for IdempotencyRow {
+    fn from(r: WireReplayed) -> Self {
+        IdempotencyRow {
+            user_id: r.user_id,
+            key: r.key,
+            request_hash: r.request_hash,
+            order_id: r.order_id,
+            http_status: r.http_status,
+            body: r.body,
+            created_ts: r.created_ts,
+        }
+    }
 }
 
 /// The stored answer to a keyed place ([`qt_api::runtime::Outcome::placed`]).
@@ -67,6 +113,7 @@ impl From<WireOutcome> for Outcome {
             events: w.events,
             placed,
             order: w.order,
+            replayed: w.replayed.map(IdempotencyRow::from),
             ..Outcome::new(w.seq, w.ts)
         }
     }

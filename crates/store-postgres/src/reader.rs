@@ -362,6 +362,43 @@ impl PgReader {
             .transpose()
     }
 
+    /// [`PgReader::idempotency_at`] of many keys in one query: the rows of those of
+    /// `keys` (user, key) that have one younger than 24 h at `now_ts`, in no particular
+    /// order.
+    pub async fn idempotency_many(
+        &self,
+        keys: &[(UserId, String)],
+        now_ts: i64,
+    ) -> Result<Vec<IdempotencyRow>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let users: Vec<i64> = keys.iter().map(|(u, _)| to_sql(u.0)).collect::<Result<_, _>>()?;
+        let names: Vec<&str> = keys.iter().map(|(_, k)| k.as_str()).collect();
+        let rows = self
+            .query(
+                "SELECT i.user_id, i.key, i.request_hash, i.order_id, i.http_status, i.body, i.created_ts \
+                 FROM idempotency i JOIN UNNEST($1::BIGINT[], $2::TEXT[]) AS x(u, k) \
+                 ON i.user_id = x.u AND i.key = x.k WHERE i.created_ts > $3",
+                &[&users, &names, &now_ts.saturating_sub(IDEMPOTENCY_TTL_NS)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let status: i32 = r.try_get(4)?;
+                Ok(IdempotencyRow {
+                    user_id: UserId(from_sql(r.try_get(0)?)?),
+                    key: r.try_get(1)?,
+                    request_hash: r.try_get(2)?,
+                    order_id: OrderId(from_sql(r.try_get(3)?)?),
+                    http_status: u16::try_from(status).map_err(|_| StoreError::Corrupt(format!("status {status}")))?,
+                    body: r.try_get(5)?,
+                    created_ts: r.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+
     /// Every listed symbol, by id.
     pub async fn symbols(&self) -> Result<Vec<SymbolRow>, StoreError> {
         let rows = self.query("SELECT spec::TEXT FROM symbols ORDER BY symbol_id", &[]).await?;

@@ -462,6 +462,18 @@ async fn the_projector_hands_over_stored_place_answers_and_changed_orders() {
         assert_eq!(serde_json::to_string(&a.response).unwrap(), row.body, "{key}: the answer is the stored one");
     }
     assert_eq!(answers[2].response.fills.len(), 1, "order 4 traded with order 1");
+    let keys = [(UserId(1), "k1".to_string()), (UserId(2), "k1".to_string()), (UserId(2), "k4".to_string())];
+    let mut many = r.idempotency_many(&keys, 1_700_000_001_000_000_000).await.unwrap();
+    many.sort_by_key(|row| row.user_id.0);
+    assert_eq!(
+        many,
+        vec![
+            r.idempotency_at(UserId(1), "k1", 1_700_000_001_000_000_000).await.unwrap().unwrap(),
+            r.idempotency_at(UserId(2), "k4", 1_700_000_001_000_000_000).await.unwrap().unwrap(),
+        ],
+        "one query for many keys; user 2 never used k1"
+    );
+    assert!(r.idempotency_many(&keys, 1_800_000_000_000_000_000).await.unwrap().is_empty(), "expired after 24 h");
     assert!(p.take_changed_orders().is_empty(), "no cancel or amend");
 
     // A later batch: a key used before gets no answer; a cancel and an amend (of an order

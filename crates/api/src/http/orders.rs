@@ -342,6 +342,8 @@ pub async fn place(
     }
     match state.read(move |r| r.idempotency(user, &key)).await? {
         Some(row) => {
+            // Not this command's answer when another request with the key got in first.
+            same_body(&row, &hash)?;
             count_outcome(&row.response()?);
             replay(&state, &row, false)
         }
