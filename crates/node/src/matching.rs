@@ -418,7 +418,7 @@ impl Matching {
                 }
                 Step::Batch(b) => {
                     idle_since = Instant::now();
-                    inflight = Some(b);
+                    inflight = Some(*b);
                 }
             }
             if self.since_snapshot >= self.cfg.node.snapshot_every {
@@ -473,7 +473,7 @@ enum Step {
     /// Nothing to do (no request, or consuming failed and was logged).
     Idle,
     /// A batch journaled and applied.
-    Batch(Applied),
+    Batch(Box<Applied>),
 }
 
 /// What [`next_step`] works on.
@@ -569,7 +569,7 @@ async fn next_step(
     applied.received = batch;
     applied.replayed = replayed;
     applied.keys = keys;
-    Step::Batch(applied)
+    Step::Batch(Box::new(applied))
 }
 
 /// (user, idempotency key) of a keyed place request.
