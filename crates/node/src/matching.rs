@@ -11,9 +11,9 @@
 //!   same path as every command.
 //! - Then, per batch of `orders` requests: look the idempotency keys of its places up in
 //!   the read model (one query; keys younger than 24 h), in the batch itself and in the
-//!   batch still in flight: a used key is answered with the stored answer (or, when its
-//!   first request is in one of those two batches, with none: the intake reads it once
-//!   this batch is projected) and is not journaled; give each other request its sequence
+//!   batch still in flight: a used key is not journaled and is answered with the stored
+//!   answer (read once this batch is projected when its first request is in one of those
+//!   two batches); give each other request its sequence
 //!   number, time and ids; journal the batch (acknowledged by all in-sync replicas); apply; then, together,
 //!   project into PostgreSQL (and once projected, reply to the waiting intake processes,
 //!   a keyed place with the answer stored under its key) and publish the events; only
@@ -66,11 +66,10 @@ struct Applied {
     ranges: Vec<Range<usize>>,
     /// Who waits for which command: (index in `envs`, correlation id, intake process).
     replies: Vec<(usize, String, String)>,
-    /// Requests answered without being journaled (their idempotency key was used before):
-    /// (correlation id, intake process, the stored answer when the read model had it;
-    /// None when the first request with the key is in this batch or the one before, whose
-    /// answer the read model has by the time this batch is projected).
-    replayed: Vec<(String, String, Option<IdempotencyRow>)>,
+    /// Requests answered without being journaled (their idempotency key was used before,
+    /// maybe by a request of this batch or of the one before, whose answer the read model
+    /// has by the time this batch is projected).
+    replayed: Vec<Replayed>,
     /// (user, idempotency key) of the places journaled in this batch.
     keys: HashSet<(u64, String)>,
     /// The `orders` records of the batch, committed once its effects are durable.
@@ -78,10 +77,22 @@ struct Applied {
     started: Option<Instant>,
 }
 
+/// A keyed place answered without being journaled.
+struct Replayed {
+    corr: String,
+    reply_to: String,
+    user: UserId,
+    key: String,
+    /// The stored answer, when the read model had it at the check.
+    row: Option<IdempotencyRow>,
+}
+
 /// What makes a batch's effects durable: the projector into PostgreSQL and the event
 /// sink, which run together after the journal append, then the replies.
 struct Effects {
     projector: Projector,
+    /// Reads the stored answers of replays whose first request was in flight.
+    reader: PgReader,
     sink: KafkaEventSink,
     producer: Arc<BusProducer>,
     status: Arc<EngineStatus>,
@@ -221,6 +232,7 @@ impl Matching {
         status.last_seq.store(last_seq, Ordering::Relaxed);
         let effects = Effects {
             projector,
+            reader: pg.reader(),
             sink,
             producer,
             status: status.clone(),
@@ -544,14 +556,12 @@ async fn next_step(
     for (req, ingress) in requests {
         if let Some((user, key)) = place_key(&req) {
             let k = (user.0, key);
-            if let Some(row) = stored.get(&k) {
-                replayed.push((req.corr, req.reply_to, Some(row.clone())));
+            let row = stored.get(&k).cloned();
+            if row.is_some() || inflight_keys.contains(&k) || keys.contains(&k) {
+                replayed.push(Replayed { corr: req.corr, reply_to: req.reply_to, user, key: k.1, row });
                 continue;
             }
-            if inflight_keys.contains(&k) || !keys.insert(k) {
-                replayed.push((req.corr, req.reply_to, None));
-                continue;
-            }
+            keys.insert(k);
         }
         let mut meta = req.meta.unwrap_or_default();
         meta.ingress = Some(ingress);
@@ -653,11 +663,24 @@ fn reply_record(topic: &str, corr: &str, reply_to: &str, outcome: WireOutcome) -
     }
 }
 
-/// The replies to the requests of `b` answered without being journaled.
-fn replayed_replies(b: &Applied, topic: &str) -> Vec<OutRecord> {
+/// The replies to the requests of `b` answered without being journaled, with their stored
+/// answers; those whose first request was in flight are read now (the batch before this
+/// one, or this one, being projected by now). A read that fails leaves the answer out: the
+/// intake then reads it itself.
+async fn replayed_replies(b: &Applied, topic: &str, reader: &PgReader) -> Vec<OutRecord> {
+    let missing: Vec<(UserId, String)> =
+        b.replayed.iter().filter(|r| r.row.is_none()).map(|r| (r.user, r.key.clone())).collect();
+    let mut read: HashMap<(u64, String), IdempotencyRow> = HashMap::new();
+    if !missing.is_empty() {
+        match reader.idempotency_many(&missing, now_ns()).await {
+            Ok(rows) => read = rows.into_iter().map(|r| ((r.user_id.0, r.key.clone()), r)).collect(),
+            Err(e) => tracing::warn!(error = %e, "reading the answers of replayed keys"),
+        }
+    }
     b.replayed
         .iter()
-        .filter_map(|(corr, reply_to, row)| {
+        .filter_map(|r| {
+            let row = r.row.clone().or_else(|| read.get(&(r.user.0, r.key.clone())).cloned());
             let outcome = WireOutcome {
                 seq: 0,
                 ts: 0,
@@ -666,25 +689,22 @@ fn replayed_replies(b: &Applied, topic: &str) -> Vec<OutRecord> {
                 events: Vec::new(),
                 placed: None,
                 order: None,
-                replayed: row.clone().map(WireReplayed::from),
+                replayed: row.map(WireReplayed::from),
             };
-            reply_record(topic, corr, reply_to, outcome)
+            reply_record(topic, &r.corr, &r.reply_to, outcome)
         })
         .collect()
 }
 
 impl Effects {
-    fn send_replies(&self, replies: Vec<OutRecord>) {
-        send_replies(&self.producer, replies);
-    }
-
     /// Projects the batch into PostgreSQL (then replies to the waiting intake processes)
     /// and publishes its events, together; true once both are durable, false when asked
     /// to stop before (the batch is journaled: the next start replays it).
     async fn run(&mut self, b: &Applied, stop: &watch::Receiver<bool>) -> bool {
         if b.envs.is_empty() {
             // Nothing to project: the replays' answers are in the read model already.
-            self.send_replies(replayed_replies(b, &self.replies_topic));
+            let replies = replayed_replies(b, &self.replies_topic, &self.reader).await;
+            send_replies(&self.producer, replies);
             return true;
         }
         let items: Vec<Projected<'_>> = b
@@ -693,7 +713,7 @@ impl Effects {
             .zip(&b.ranges)
             .map(|(command, r)| Projected { command, events: &b.events[r.clone()] })
             .collect();
-        let Effects { projector, sink, producer, status, source, replies_topic } = self;
+        let Effects { projector, reader, sink, producer, status, source, replies_topic } = self;
         let (status, source): (&EngineStatus, &str) = (status, source);
         let project = async {
             let timer = Instant::now();
@@ -745,7 +765,7 @@ impl Effects {
                 };
                 replies.extend(reply_record(replies_topic, corr, reply_to, outcome));
             }
-            replies.extend(replayed_replies(b, replies_topic));
+            replies.extend(replayed_replies(b, replies_topic, reader).await);
             send_replies(producer, replies);
             true
         };

@@ -8,9 +8,9 @@
 //!   `Unavailable` (nothing was done); no reply within `node.reply_timeout_ms` is
 //!   `Timeout` (the outcome is unknown: the client retries with its idempotency key).
 //! - A place with an idempotency key first claims `{user}:{key}` in Redis (`SET NX`, short
-//!   TTL), so two intake processes never both publish the same request: the second waits
-//!   for the first's answer (then the handler replays it from the read model), or gets 409
-//!   when the body differs. With Redis down the claim is skipped (logged, counted): the
+//!   TTL), so two intake processes never both publish the same request at once: the second
+//!   waits for the first's answer (then publishes, and the matching shard, which checks keys
+//!   before journaling, answers with the stored answer), or gets 409 when the body differs. With Redis down the claim is skipped (logged, counted): the
 //!   matching shard's check of the read model's 24 h answers before journaling, and the
 //!   per-process in-flight set, still apply.
 //! - Replies are read from every partition of `replies` from the high watermark at start
@@ -168,10 +168,9 @@ impl Inner {
             metrics::histogram!("qt_idempotency_claim_seconds").record(timer.elapsed().as_secs_f64());
             match claimed_now? {
                 Claimed::Mine => claimed = Some((cache, key, hash)),
-                Claimed::AnsweredElsewhere => {
-                    // The other request's answer is in the read model: the handler replays it.
-                    return Ok(Outcome::new(0, 0));
-                }
+                // The other request's answer is in the read model: the matching shard, which
+                // checks keys before journaling, answers this one with it (replayed).
+                Claimed::AnsweredElsewhere => {}
                 Claimed::Skipped => {}
             }
         }
