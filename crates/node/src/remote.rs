@@ -203,12 +203,14 @@ impl Inner {
         loop {
             match cache.claim_idempotency(key, hash).await {
                 Ok(Claim::Claimed) => return Ok(Claimed::Mine),
+                // Answered: the shard answers with the stored answer, whose body hash the
+                // handler compares (409 IDEMPOTENCY_CONFLICT when it differs).
+                Ok(Claim::Exists(rec)) if rec.response.is_some() => return Ok(Claimed::AnsweredElsewhere),
                 Ok(Claim::Exists(rec)) if rec.request_hash != hash && !rec.request_hash.is_empty() => {
                     return Err(EngineError::Conflict(
                         "this Idempotency-Key is being processed with a different request body".into(),
                     ))
                 }
-                Ok(Claim::Exists(rec)) if rec.response.is_some() => return Ok(Claimed::AnsweredElsewhere),
                 Ok(Claim::Exists(_)) => {
                     if Instant::now() >= deadline {
                         return Err(EngineError::Conflict(
