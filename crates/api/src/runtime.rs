@@ -306,9 +306,8 @@ pub fn start(
     settings: RuntimeSettings,
 ) -> Result<(EngineHandle, RecoveryReport, std::thread::JoinHandle<()>), StartError> {
     let started = Instant::now();
-    let journal = store.journal()?;
-    let snapshots = store.snapshots()?;
-    let mut projector = store.projector()?;
+    // One connection for the three: its page cache survives their alternating commits.
+    let (journal, snapshots, mut projector) = store.engine_writers()?;
     let status = Arc::new(EngineStatus::default());
     let (events_tx, _) = broadcast::channel(1024);
     let mut report = RecoveryReport::default();
