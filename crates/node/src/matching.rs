@@ -441,6 +441,8 @@ impl Matching {
                     tracing::error!(error = %e, "consuming orders failed");
                     self.status.degraded.store(true, Ordering::Release);
                     tokio::time::sleep(Duration::from_millis(200)).await;
+                    let new = |dedup| EffectConsumer::new(&kafka, &group_id, &[orders.as_str()], dedup);
+                    replace_if_fatal(&mut consumer, new).await?;
                     continue;
                 }
             };
@@ -449,6 +451,8 @@ impl Matching {
                 if idle_since.elapsed() > Duration::from_secs(5) && self.since_snapshot > 0 {
                     self.confirmed_snapshot(&mut consumer, &mut unconfirmed).await;
                 }
+                let new = |dedup| EffectConsumer::new(&kafka, &group_id, &[orders.as_str()], dedup);
+                replace_if_fatal(&mut consumer, new).await?;
                 continue;
             }
             let cycle = Instant::now();
@@ -491,6 +495,23 @@ impl Matching {
         tracing::info!("matching stopped");
         Ok(())
     }
+}
+
+/// Replaces `consumer` by a new one when it hit a fatal error (it would never consume
+/// again: after a broker restart the shard's static member can be fenced,
+/// `FencedInstanceId`). The new one carries the old one's de-duplication state, so the
+/// requests redelivered from the last committed offset are skipped.
+async fn replace_if_fatal(
+    consumer: &mut EffectConsumer,
+    new: impl FnOnce(Dedup) -> Result<EffectConsumer, qt_bus_kafka::BusError>,
+) -> Result<(), NodeError> {
+    let Some(fatal) = consumer.fatal_error() else { return Ok(()) };
+    tracing::warn!(%fatal, "the orders consumer hit a fatal error; replacing it");
+    metrics::counter!("qt_consumer_replaced_total").increment(1);
+    let old = std::mem::replace(consumer, new(consumer.dedup().clone())?);
+    // Closing a consumer talks to the broker: not on the runtime's threads.
+    let _ = tokio::task::spawn_blocking(move || drop(old)).await;
+    Ok(())
 }
 
 /// `stream#seq` of `meta.ingress`.
