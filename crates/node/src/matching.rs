@@ -426,6 +426,11 @@ impl Matching {
         // snapshot first commits it synchronously (recovery seeds the ingress
         // de-duplication only from the journal after the snapshot).
         let mut unconfirmed: Vec<qt_bus_kafka::Received> = Vec::new();
+        // After a replaced consumer: no commit (and so no snapshot) until the new one has
+        // joined the group and received a batch. A static member committing before its
+        // join is fenced again; and the old `unconfirmed` records are redelivered to it
+        // (recognised by de-duplication) and committed with that batch.
+        let mut awaiting_batch = false;
         loop {
             if *stop.borrow() {
                 break;
@@ -442,17 +447,23 @@ impl Matching {
                     self.status.degraded.store(true, Ordering::Release);
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     let new = |dedup| EffectConsumer::new(&kafka, &group_id, &[orders.as_str()], dedup);
-                    replace_if_fatal(&mut consumer, new).await?;
+                    if replace_if_fatal(&mut consumer, new).await? {
+                        unconfirmed.clear();
+                        awaiting_batch = true;
+                    }
                     continue;
                 }
             };
             if batch.is_empty() {
                 // A quiet shard snapshots what it has, so a restart replays little.
-                if idle_since.elapsed() > Duration::from_secs(5) && self.since_snapshot > 0 {
+                if idle_since.elapsed() > Duration::from_secs(5) && self.since_snapshot > 0 && !awaiting_batch {
                     self.confirmed_snapshot(&mut consumer, &mut unconfirmed).await;
                 }
                 let new = |dedup| EffectConsumer::new(&kafka, &group_id, &[orders.as_str()], dedup);
-                replace_if_fatal(&mut consumer, new).await?;
+                if replace_if_fatal(&mut consumer, new).await? {
+                    unconfirmed.clear();
+                    awaiting_batch = true;
+                }
                 continue;
             }
             let cycle = Instant::now();
@@ -484,13 +495,16 @@ impl Matching {
                 tracing::warn!(error = %e, "committing orders offsets failed");
             }
             unconfirmed = batch;
+            awaiting_batch = false;
             metrics::histogram!("qt_matching_commit_seconds").record(timer.elapsed().as_secs_f64());
             metrics::histogram!("qt_matching_cycle_seconds").record(cycle.elapsed().as_secs_f64());
             if self.since_snapshot >= self.cfg.node.snapshot_every {
                 self.confirmed_snapshot(&mut consumer, &mut unconfirmed).await;
             }
         }
-        self.confirmed_snapshot(&mut consumer, &mut unconfirmed).await;
+        if !awaiting_batch {
+            self.confirmed_snapshot(&mut consumer, &mut unconfirmed).await;
+        }
         self.status.stopped.store(true, Ordering::Release);
         tracing::info!("matching stopped");
         Ok(())
@@ -500,18 +514,18 @@ impl Matching {
 /// Replaces `consumer` by a new one when it hit a fatal error (it would never consume
 /// again: after a broker restart the shard's static member can be fenced,
 /// `FencedInstanceId`). The new one carries the old one's de-duplication state, so the
-/// requests redelivered from the last committed offset are skipped.
+/// requests redelivered from the last committed offset are skipped. True when replaced.
 async fn replace_if_fatal(
     consumer: &mut EffectConsumer,
     new: impl FnOnce(Dedup) -> Result<EffectConsumer, qt_bus_kafka::BusError>,
-) -> Result<(), NodeError> {
-    let Some(fatal) = consumer.fatal_error() else { return Ok(()) };
+) -> Result<bool, NodeError> {
+    let Some(fatal) = consumer.fatal_error() else { return Ok(false) };
     tracing::warn!(%fatal, "the orders consumer hit a fatal error; replacing it");
     metrics::counter!("qt_consumer_replaced_total").increment(1);
     let old = std::mem::replace(consumer, new(consumer.dedup().clone())?);
     // Closing a consumer talks to the broker: not on the runtime's threads.
     let _ = tokio::task::spawn_blocking(move || drop(old)).await;
-    Ok(())
+    Ok(true)
 }
 
 /// `stream#seq` of `meta.ingress`.
