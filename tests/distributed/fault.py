@@ -23,8 +23,9 @@ each) while a watcher polls /ready of every role every 0.2 s. Then the fault:
   redis     Redis stopped for QT_FAULT_DOWN seconds and started again (same port and
             config; it keeps no data, so it returns empty); /ready must go false and
             come back. Places meanwhile go on (the idempotency claims are skipped: the
-            matching shard itself refuses a key its user already used, so a place is
-            never applied twice).
+            matching shard itself recognises a key its user already used, so a place is
+            never applied twice: 20 keys are each sent to both intakes at once meanwhile,
+            and each may give one order at most).
 Then, after recovery (every role ready again and places acknowledged again):
   - every request whose outcome was unknown (timeout, 5xx) is retried with its key until
     it gets a definite answer;
@@ -166,11 +167,25 @@ for i in range(USERS):
         if s != 201:
             fail(f"deposit: {s} {b}")
     users.append(u)
+# Redis returns empty: a user that traded before the outage and never after must still
+# find its position in Redis (rebuilt by the risk role), not only the busy ones.
+quiet = None
+if SCENARIO == "redis":
+    s, quiet = call("POST", f"{A}/api/admin/users", ADMIN, {"name": f"fault-quiet-{os.getpid()}"})
+    if s != 201:
+        fail(f"create user: {s} {quiet}")
+    for asset, amount in DEPOSITS:
+        s, b = call("POST", f"{B}/api/admin/users/{quiet['user_id']}/deposits", ADMIN, {"asset": asset, "amount": amount})
+        if s != 201:
+            fail(f"deposit: {s} {b}")
+    users_and_quiet = users + [quiet]
+else:
+    users_and_quiet = users
 try:
     everyone = json.load(open(USERS_FILE))
 except (OSError, ValueError):
     everyone = []
-everyone += [{"user_id": u["user_id"], "api_key": u["api_key"], "deposits": dict(DEPOSITS)} for u in users]
+everyone += [{"user_id": u["user_id"], "api_key": u["api_key"], "deposits": dict(DEPOSITS)} for u in users_and_quiet]
 with open(USERS_FILE, "w") as f:
     json.dump(everyone, f)
 
@@ -180,6 +195,7 @@ acked = {}  # idempotency key -> (user index, order id)
 unknown = {}  # idempotency key -> (user index, body)
 answers = []  # (start, end, status)
 refused = 0
+bus_unavailable = {}  # key -> (user index, body): 503 BUS_UNAVAILABLE, "nothing was done"
 stop = threading.Event()
 
 
@@ -201,11 +217,15 @@ def load(idx):
             answers.append((t, now(), s))
             if s == 201:
                 acked[key] = (idx, r["order_id"])
+            elif s == 503 and isinstance(r, dict) and r.get("error", {}).get("code") == "BUS_UNAVAILABLE":
+                bus_unavailable[key] = (idx, body)
             elif s in (0, 409, 500, 502, 503, 504):
                 unknown[key] = (idx, body)
             else:
                 refused += 1
-        if s != 201 and s != 429:
+        if s == 503:
+            time.sleep(0.2)
+        elif s != 201 and s != 429:
             time.sleep(0.05)
 
 
@@ -275,11 +295,38 @@ def server_outage(name, sig, spec_of):
         wait_gone(pid, 10)
     down_at = now()
     say(f"{name} (pid {pid}) stopped with {signal.Signals(sig).name} after {len(acked)} acknowledged orders")
-    time.sleep(DOWN)
+    if name == "redis":
+        same_key_pairs()
+    time.sleep(max(0.0, DOWN - (now() - down_at)))
     new = spawn(spec, os.path.join(sdir, "server.log"), os.path.join(sdir, "pid"))
     up_at = now()
     say(f"{name} started again as pid {new}")
     return down_at, up_at
+
+
+dup_pairs = []  # (key, idx, [(status, answer) from A, from B])
+
+
+def same_key_pairs():
+    """While Redis is down (no idempotency claims): one key sent to both intakes at once."""
+    rnd = random.Random(os.getpid())
+    for n in range(20):
+        idx = n % USERS
+        price = f"{rnd.randint(29990, 30010)}.00"
+        body = {"symbol": SYMBOL, "side": "BUY" if n % 2 else "SELL", "type": "LIMIT", "price": price,
+                "quantity": "0.01"}
+        key = f"dup{os.getpid()}-{n}"
+        got = [None, None]
+
+        def send(i, url):
+            got[i] = call("POST", f"{url}/api/orders", users[idx]["api_key"], body, key)
+
+        pair = [threading.Thread(target=send, args=(i, url)) for i, url in enumerate((A, B))]
+        for t in pair:
+            t.start()
+        for t in pair:
+            t.join()
+        dup_pairs.append((key, idx, body, got))
 
 
 def redis_spec(pid):
@@ -289,8 +336,8 @@ def redis_spec(pid):
 
 
 def recover(limit=90):
-    """Waits until every role is ready and places are acknowledged again."""
-    t = now()
+    """Waits until every role is ready and places are acknowledged again; the time when
+    every role was ready."""
     if not wait_all_ready(limit):
         fail(f"not every role ready {limit} s after the fault: "
              + ", ".join(n for n, u in ROLES.items() if not is_ready(u)))
@@ -300,7 +347,7 @@ def recover(limit=90):
         if time.monotonic() > deadline:
             fail(f"places not acknowledged again within {limit} s of recovery")
         time.sleep(0.2)
-    return ready_at - t
+    return ready_at
 
 
 threading.Thread(target=watch, daemon=True).start()
@@ -308,18 +355,30 @@ threads = [threading.Thread(target=load, args=(i,), daemon=True) for i in range(
 for t in threads:
     t.start()
 time.sleep(SECONDS)
+if quiet is not None:
+    # One marketable IOC order (nothing of it rests): a fill now, none after the outage.
+    for side, price in (("BUY", "30010.00"), ("SELL", "29990.00")) * 5:
+        body = {"symbol": SYMBOL, "side": side, "type": "LIMIT", "price": price, "quantity": "0.01",
+                "time_in_force": "IOC"}
+        s, r = call("POST", f"{A}/api/orders", quiet["api_key"], body, f"quiet-{os.getpid()}-{side}-{now()}")
+        if s == 201 and Decimal(r["filled_quantity"]) > 0:
+            say(f"quiet user {quiet['user_id']} {side} filled {r['filled_quantity']}")
+            break
+        time.sleep(0.5)
+    else:
+        fail("the quiet user's IOC orders never filled")
+    time.sleep(1)  # the risk role writes its position
 before = len(acked)
-outages = []  # (down_at, up_at)
+outages = []  # (down_at, up_at, every role ready again at)
 if SCENARIO in ("matching", "risk"):
-    outages.append(kill_role(SCENARIO))
-    recover()
+    outages.append(kill_role(SCENARIO) + (recover(),))
 elif SCENARIO == "broker":
     for sig in (signal.SIGTERM, signal.SIGKILL):
         outages.append(server_outage("kafka", sig, proc_spec))
-        recover()
+        outages[-1] += (recover(),)
 elif SCENARIO == "redis":
     outages.append(server_outage("redis", signal.SIGTERM, redis_spec))
-    recover()
+    outages[-1] += (recover(),)
 restored = now()
 time.sleep(SECONDS)
 stop.set()
@@ -329,18 +388,19 @@ watch_stop.set()
 after_recovery = acked_since(restored)
 
 # ---------------------------------------------------------------- during the outages
-acked_while_down = 0
-unavailable_while_down = 0
-for down_at, up_at in outages:
+acked_while_down = 0  # answered while the server or role was down
+unavailable_until_ready = 0  # 503 from the fault until every role was ready again
+for down_at, up_at, ready_at in outages:
     for start, end, s in answers:
         if down_at <= end <= up_at:
             acked_while_down += s == 201
-            unavailable_while_down += s == 503
+        if down_at <= end <= ready_at:
+            unavailable_until_ready += s == 503
 for name in ROLES:
     worst = 0.0
     seen_false = True
-    for down_at, up_at in outages:
-        bad, seen = not_ready_between(name, down_at)
+    for i, (down_at, _, _) in enumerate(outages):
+        bad, seen = not_ready_between(name, down_at, outages[i + 1][0] if i + 1 < len(outages) else None)
         worst = max(worst, bad)
         seen_false &= seen
     figure(f"not_ready_seconds_{name.replace('-', '_')}", f"{worst:.1f}")
@@ -348,6 +408,21 @@ for name in ROLES:
         fail(f"{name}: /ready never went false while {'Kafka' if SCENARIO == 'broker' else 'Redis'} was down")
 if SCENARIO == "broker" and acked_while_down:
     fail(f"{acked_while_down} places got 201 while the broker was down")
+
+# A key sent to both intakes at once while Redis was down: one order at most.
+for key, idx, body, got in dup_pairs:
+    ids = {r["order_id"] for st, r in got if st == 201}
+    if len(ids) > 1:
+        fail(f"key {key} sent to both intakes while Redis was down got two orders: {sorted(ids)}")
+    if ids:
+        acked[key] = (idx, ids.pop())
+    elif any(st in (0, 409, 500, 502, 503, 504) for st, _ in got):
+        unknown[key] = (idx, body)
+    else:
+        refused += 1
+if dup_pairs:
+    figure("same_key_pairs_while_down", len(dup_pairs))
+    figure("same_key_pairs_both_201", sum(1 for _, _, _, got in dup_pairs if all(st == 201 for st, _ in got)))
 
 # ---------------------------------------------------------------- resolve unknown outcomes
 deadline = time.monotonic() + 90
@@ -370,10 +445,11 @@ figure("acknowledged_orders", len(acked))
 figure("acknowledged_before_fault", before)
 figure("acknowledged_after_recovery", after_recovery)
 figure("acknowledged_while_down", acked_while_down)
-figure("unavailable_while_down", unavailable_while_down)
+figure("unavailable_until_ready", unavailable_until_ready)
+figure("bus_unavailable_nothing_done", len(bus_unavailable))
 figure("unknown_then_resolved", len(unknown))
 figure("refused_orders", refused)
-figure("seconds_to_ready_again", f"{max(0.0, restored - max(u for _, u in outages)):.1f}")
+figure("seconds_to_ready_again", f"{max(r - u for _, u, r in outages):.1f}")
 lat = sorted(end - start for start, end, _ in answers)
 if lat:
     figure("place_p50_ms", f"{lat[len(lat) // 2] * 1000:.1f}")
@@ -401,6 +477,7 @@ for idx, u in enumerate(users):
     if len(seen) != len(set(seen)):
         fail(f"user {idx}: an order is listed twice")
     if set(seen) != ids_by_user[idx]:
+        # (a key answered 503 BUS_UNAVAILABLE, "nothing was done", shows up here as extra)
         missing = ids_by_user[idx] - set(seen)
         extra = set(seen) - ids_by_user[idx]
         fail(f"user {idx}: acknowledged but missing {sorted(missing)[:5]}, "

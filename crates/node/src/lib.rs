@@ -31,6 +31,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
+pub mod keys;
 pub mod matching;
 pub mod pg_read;
 pub mod remote;
