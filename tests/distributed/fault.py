@@ -27,8 +27,9 @@ each) while a watcher polls /ready of every role every 0.2 s. Then the fault:
             never applied twice: 20 keys are each sent to both intakes at once meanwhile,
             and each may give one order at most).
 Then, after recovery (every role ready again and places acknowledged again):
-  - every request whose outcome was unknown (timeout, 5xx) is retried with its key until
-    it gets a definite answer;
+  - every request whose outcome was unknown (timeout, 409 in progress, 5xx other than
+    503 BUS_UNAVAILABLE) is retried with its key until it gets a definite answer; a 503
+    BUS_UNAVAILABLE says nothing was done, and its order must not exist;
   - every acknowledged order (201) is listed once for its user, and nothing else is;
   - the book is the same through both intakes and market-data (replicas rebuilt from the
     shard's journal);

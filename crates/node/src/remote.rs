@@ -11,7 +11,8 @@
 //!   TTL), so two intake processes never both publish the same request: the second waits
 //!   for the first's answer (then the handler replays it from the read model), or gets 409
 //!   when the body differs. With Redis down the claim is skipped (logged, counted): the
-//!   read model's 24 h answers and the per-process in-flight set still apply.
+//!   read model's 24 h answers and the per-process in-flight set still apply, and the matching
+//!   shard applies one place per key itself ([`crate::keys`]).
 //! - While the readiness probe finds Kafka down (`kafka_up` false), a command is refused at
 //!   once with `Unavailable` (503, nothing was done) instead of waiting for the producer's
 //!   delivery timeout: a circuit breaker around the broker.

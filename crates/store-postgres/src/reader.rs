@@ -249,7 +249,10 @@ impl PgReader {
     /// Every user's positions (the risk role rebuilds its Redis copy from them).
     pub async fn all_positions(&self) -> Result<Vec<PositionRow>, StoreError> {
         let rows = self
-            .query("SELECT user_id, symbol_id, qty, cost::TEXT, realized::TEXT FROM positions ORDER BY user_id, symbol_id", &[])
+            .query(
+                "SELECT user_id, symbol_id, qty, cost::TEXT, realized::TEXT FROM positions ORDER BY user_id, symbol_id",
+                &[],
+            )
             .await?;
         let big = |s: &str| s.parse::<i128>().map_err(|e| StoreError::Corrupt(format!("position amount {s:?}: {e}")));
         rows.iter()
