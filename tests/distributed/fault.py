@@ -389,11 +389,13 @@ watch_stop.set()
 after_recovery = acked_since(restored)
 
 # ---------------------------------------------------------------- during the outages
-acked_while_down = 0  # answered while the server or role was down
+acked_while_down = 0  # sent and answered while the server or role was down
 unavailable_until_ready = 0  # 503 from the fault until every role was ready again
 for down_at, up_at, ready_at in outages:
     for start, end, s in answers:
-        if down_at <= end <= up_at:
+        # (a request sent before may have been made durable before the fault, and its
+        # answer finished just after)
+        if down_at <= start and end <= up_at:
             acked_while_down += s == 201
         if down_at <= end <= ready_at:
             unavailable_until_ready += s == 503
