@@ -35,7 +35,8 @@ Then, after recovery (every role ready again and places acknowledged again):
     shard's journal);
   - the ledger conserves: per asset, the balances (available + reserved) of every user
     the scenarios made plus the fees of their fills equal their deposits; no balance is
-    negative;
+    negative; and the engine's own ledger (GET /api/admin/ledger on both intakes and
+    market-data) conserves, with those deposits and those fees in its fee account;
   - the positions the risk role keeps in Redis (`position:{user}:{symbol}`) equal those
     of GET /api/risk/positions for every user (no execution lost or applied twice).
 Prints FIGURE lines and exits non-zero on any violation.
@@ -540,6 +541,18 @@ for asset in sorted(set(held) | set(deposited)):
         fail(f"ledger: {asset} held {held.get(asset)} + fees {fees.get(asset, 0)} = {total}, "
              f"deposited {deposited.get(asset)}")
 figure("ledger_users", len(everyone))
+# The engine's own ledger on the three replicas (the stack's namespace holds only the users
+# of these scenarios): it conserves, its deposits are ours, its fee account holds the fees
+# of every fill.
+for url in (A, B, M):
+    s, led = call("GET", f"{url}/api/admin/ledger", ADMIN)
+    if s != 200:
+        fail(f"ledger via {url}: {s} {led}")
+    for a in led["assets"]:
+        want_fees = fees.get(a["asset"], Decimal(0))
+        if not a["conserves"] or Decimal(a["net_deposits"]) != deposited.get(a["asset"], Decimal(0)) \
+                or Decimal(a["fees"]) != want_fees:
+            fail(f"engine ledger via {url}: {a}; deposited {deposited.get(a['asset'])}, fees of the fills {want_fees}")
 figure("fees_usd", fees.get("USD", Decimal(0)))
 
 # ---------------------------------------------------------------- positions kept by risk
@@ -577,5 +590,5 @@ while True:
     time.sleep(0.5)
 
 print(f"ok   fault {SCENARIO}: {len(acked)} acknowledged orders each present once; books equal on three "
-      f"replicas (sequence {bs[0]['sequence']}); ledger conserves over {len(everyone)} users; "
+      f"replicas (sequence {bs[0]['sequence']}); ledger conserves over {len(everyone)} users and in the engine; "
       f"Redis positions equal the API's; every role ready again", flush=True)
