@@ -14,7 +14,7 @@
 #   - shellcheck of the scripts it adds or changes; fault.py byte-compiled
 # Installs what it needs (cmake and zlib for librdkafka, the servers' Debian packages, the
 # Kafka jars, shellcheck), cached under ~/.cache/quanttrader; the Rust target dir is the
-# shared $QT_CACHE/cargo-target. About 10 minutes warm (the fault scenarios about 5).
+# shared $QT_CACHE/cargo-target. About 8 minutes warm (the fault scenarios about 3).
 #
 # Usage: scripts/ci/14-distributed.sh [--help]
 set -euo pipefail
