@@ -332,9 +332,11 @@ def same_key_pairs():
 
 
 def redis_spec(pid):
-    # Redis rewrites its process title: start it from its config file, as scripts/servers does.
-    _, env, cwd = proc_spec(pid)
-    return ["redis-server", os.path.join(DEV, "servers", "redis", "redis.conf")], env, cwd
+    # Redis writes its process title over its argv and environment, so /proc shows neither:
+    # start it from its config file as scripts/servers does, with our environment (a short
+    # one would truncate the title, which must name the server dir for scripts/dev-down).
+    sdir = os.path.join(DEV, "servers", "redis")
+    return ["redis-server", os.path.join(sdir, "redis.conf")], dict(os.environ), sdir
 
 
 def recover(limit=90):
