@@ -127,6 +127,15 @@ impl EffectConsumer {
         &self.dedup
     }
 
+    /// The fatal error of the underlying client, if it had one. Such a consumer never
+    /// consumes or commits again (e.g. a static member fenced by the broker after a broker
+    /// restart: `FencedInstanceId`); the caller replaces it with a new one, carrying over
+    /// [`EffectConsumer::dedup`] (advanced past every batch handed to `commit*`, committed
+    /// or not), so that the records redelivered from the last commit are recognised.
+    pub fn fatal_error(&self) -> Option<String> {
+        self.consumer.client().fatal_error().map(|(code, reason)| format!("{code:?}: {reason}"))
+    }
+
     /// Waits up to `wait` for a first record, then takes whatever else is already there,
     /// up to `max` records. An empty batch means nothing arrived in time.
     pub async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<Received>, BusError> {

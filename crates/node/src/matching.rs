@@ -19,10 +19,15 @@
 //! - Each journaled command carries `meta.ingress` (`stream#seq` of the request in
 //!   `orders`): after a crash between the journal write and the offset commit, the
 //!   redelivered requests are recognised and skipped, so a request is applied once.
+//! - A place whose `(user, Idempotency-Key)` the shard sequenced recently (since its start
+//!   or in the journal it replayed) is not applied again: it is answered with an empty
+//!   outcome once the batch is durable, and the intake replays the first answer from the
+//!   read model ([`crate::keys`]).
 //! - A snapshot every `node.snapshot_every` commands, after the offsets are committed, and
 //!   at shutdown.
 
 use crate::config::NodeConfig;
+use crate::keys::RecentKeys;
 use crate::wire::{OrderRequest, Reply, WireOutcome, REPLY_TO};
 use crate::NodeError;
 use qt_api::runtime::{EngineStatus, Sequencer};
@@ -54,6 +59,7 @@ pub struct Matching {
     ids: Sequencer,
     since_snapshot: u64,
     events: Vec<EventEnvelope>,
+    keys: RecentKeys,
 }
 
 impl std::fmt::Debug for Matching {
@@ -133,6 +139,7 @@ impl Matching {
         };
         let mut sink = KafkaEventSink::new(&cfg.kafka, producer.clone(), source.clone(), 0);
         let mut dedup = Dedup::new();
+        let mut keys = RecentKeys::default();
         let mut replayed = 0u64;
         let mut events = Vec::new();
         loop {
@@ -150,6 +157,9 @@ impl Matching {
                     env.meta.as_ref().and_then(|m| m.ingress.as_deref()).and_then(parse_ingress)
                 {
                     dedup.seed(stream, seq);
+                }
+                if let Some(k) = RecentKeys::of(&env.cmd, env.meta.as_deref()) {
+                    keys.insert(k);
                 }
             }
             let items: Vec<Projected<'_>> = batch
@@ -185,6 +195,7 @@ impl Matching {
             status,
             source,
             events,
+            keys,
         };
         Ok((m, dedup))
     }
@@ -358,6 +369,35 @@ impl Matching {
         true
     }
 
+    /// Answers the places refused for a key already used with an empty outcome (see the
+    /// module contract), once the batch before them is projected.
+    fn answer_same_key(&self, again: Vec<(String, String)>) {
+        if again.is_empty() {
+            return;
+        }
+        let topic = self.cfg.kafka.topic(topic::REPLIES);
+        let replies: Vec<OutRecord> = again
+            .into_iter()
+            .filter_map(|(corr, reply_to)| {
+                let outcome = WireOutcome { seq: 0, ts: 0, order_id: None, user_id: None, events: Vec::new() };
+                let payload = serde_json::to_vec(&Reply { corr, outcome }).ok()?;
+                Some(OutRecord {
+                    topic: topic.clone(),
+                    partition: None,
+                    key: reply_to.clone(),
+                    payload,
+                    headers: vec![(REPLY_TO, reply_to)],
+                })
+            })
+            .collect();
+        let producer = self.producer.clone();
+        tokio::spawn(async move {
+            if let Err(e) = producer.send_all(&replies).await {
+                tracing::warn!(error = %e, replies = replies.len(), "replies not delivered");
+            }
+        });
+    }
+
     async fn snapshot(&mut self) {
         if self.since_snapshot == 0 {
             return;
@@ -426,6 +466,11 @@ impl Matching {
         // snapshot first commits it synchronously (recovery seeds the ingress
         // de-duplication only from the journal after the snapshot).
         let mut unconfirmed: Vec<qt_bus_kafka::Received> = Vec::new();
+        // After a replaced consumer: no commit (and so no snapshot) until the new one has
+        // joined the group and received a batch. A static member committing before its
+        // join is fenced again; and the old `unconfirmed` records are redelivered to it
+        // (recognised by de-duplication) and committed with that batch.
+        let mut awaiting_batch = false;
         loop {
             if *stop.borrow() {
                 break;
@@ -441,13 +486,23 @@ impl Matching {
                     tracing::error!(error = %e, "consuming orders failed");
                     self.status.degraded.store(true, Ordering::Release);
                     tokio::time::sleep(Duration::from_millis(200)).await;
+                    let new = |dedup| EffectConsumer::new(&kafka, &group_id, &[orders.as_str()], dedup);
+                    if replace_if_fatal(&mut consumer, new).await? {
+                        unconfirmed.clear();
+                        awaiting_batch = true;
+                    }
                     continue;
                 }
             };
             if batch.is_empty() {
                 // A quiet shard snapshots what it has, so a restart replays little.
-                if idle_since.elapsed() > Duration::from_secs(5) && self.since_snapshot > 0 {
+                if idle_since.elapsed() > Duration::from_secs(5) && self.since_snapshot > 0 && !awaiting_batch {
                     self.confirmed_snapshot(&mut consumer, &mut unconfirmed).await;
+                }
+                let new = |dedup| EffectConsumer::new(&kafka, &group_id, &[orders.as_str()], dedup);
+                if replace_if_fatal(&mut consumer, new).await? {
+                    unconfirmed.clear();
+                    awaiting_batch = true;
                 }
                 continue;
             }
@@ -455,6 +510,7 @@ impl Matching {
             metrics::histogram!("qt_matching_poll_seconds").record(cycle.duration_since(poll).as_secs_f64());
             idle_since = Instant::now();
             let mut pending = Vec::with_capacity(batch.len());
+            let mut again = Vec::new();
             for r in &batch {
                 if r.duplicate {
                     metrics::counter!("qt_orders_redelivered_total").increment(1);
@@ -462,6 +518,13 @@ impl Matching {
                 }
                 match r.decode::<OrderRequest>() {
                     Ok(req) => {
+                        if let Some(k) = RecentKeys::of(&req.cmd, req.meta.as_ref()) {
+                            if !self.keys.insert(k) {
+                                metrics::counter!("qt_places_same_key_total").increment(1);
+                                again.push((req.corr, req.reply_to));
+                                continue;
+                            }
+                        }
                         let mut meta = req.meta.unwrap_or_default();
                         meta.ingress = Some(format!("{}#{}", r.stream, r.seq));
                         let env = self.envelope(req.cmd, Some(meta));
@@ -473,6 +536,7 @@ impl Matching {
             if !self.process(&mut pending, &stop).await {
                 break;
             }
+            self.answer_same_key(again);
             // The batch's effects are durable: hand its offsets over without waiting for the
             // broker (a lost commit redelivers requests the ingress de-duplication skips).
             let timer = Instant::now();
@@ -480,17 +544,37 @@ impl Matching {
                 tracing::warn!(error = %e, "committing orders offsets failed");
             }
             unconfirmed = batch;
+            awaiting_batch = false;
             metrics::histogram!("qt_matching_commit_seconds").record(timer.elapsed().as_secs_f64());
             metrics::histogram!("qt_matching_cycle_seconds").record(cycle.elapsed().as_secs_f64());
             if self.since_snapshot >= self.cfg.node.snapshot_every {
                 self.confirmed_snapshot(&mut consumer, &mut unconfirmed).await;
             }
         }
-        self.confirmed_snapshot(&mut consumer, &mut unconfirmed).await;
+        if !awaiting_batch {
+            self.confirmed_snapshot(&mut consumer, &mut unconfirmed).await;
+        }
         self.status.stopped.store(true, Ordering::Release);
         tracing::info!("matching stopped");
         Ok(())
     }
+}
+
+/// Replaces `consumer` by a new one when it hit a fatal error (it would never consume
+/// again: after a broker restart the shard's static member can be fenced,
+/// `FencedInstanceId`). The new one carries the old one's de-duplication state, so the
+/// requests redelivered from the last committed offset are skipped. True when replaced.
+async fn replace_if_fatal(
+    consumer: &mut EffectConsumer,
+    new: impl FnOnce(Dedup) -> Result<EffectConsumer, qt_bus_kafka::BusError>,
+) -> Result<bool, NodeError> {
+    let Some(fatal) = consumer.fatal_error() else { return Ok(false) };
+    tracing::warn!(%fatal, "the orders consumer hit a fatal error; replacing it");
+    metrics::counter!("qt_consumer_replaced_total").increment(1);
+    let old = std::mem::replace(consumer, new(consumer.dedup().clone())?);
+    // Closing a consumer talks to the broker: not on the runtime's threads.
+    let _ = tokio::task::spawn_blocking(move || drop(old)).await;
+    Ok(true)
 }
 
 /// `stream#seq` of `meta.ingress`.

@@ -11,7 +11,11 @@
 //!   TTL), so two intake processes never both publish the same request: the second waits
 //!   for the first's answer (then the handler replays it from the read model), or gets 409
 //!   when the body differs. With Redis down the claim is skipped (logged, counted): the
-//!   read model's 24 h answers and the per-process in-flight set still apply.
+//!   read model's 24 h answers and the per-process in-flight set still apply, and the matching
+//!   shard applies one place per key itself ([`crate::keys`]).
+//! - While the readiness probe finds Kafka down (`kafka_up` false), a command is refused at
+//!   once with `Unavailable` (503, nothing was done) instead of waiting for the producer's
+//!   delivery timeout: a circuit breaker around the broker.
 //! - Replies are read from every partition of `replies` from the high watermark at start
 //!   (assigned, no consumer group) and matched by correlation id.
 
@@ -27,7 +31,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -44,6 +48,7 @@ struct Inner {
     claims: Option<RedisCache>,
     timeout: Duration,
     next: AtomicU64,
+    kafka_up: Arc<AtomicBool>,
 }
 
 /// [`RemoteEngine`] of an ingestion process.
@@ -65,6 +70,7 @@ impl KafkaEngine {
         replica: Replica,
         claims: Option<RedisCache>,
         timeout: Duration,
+        kafka_up: Arc<AtomicBool>,
     ) -> Result<KafkaEngine, NodeError> {
         let waiters: Waiters = Arc::default();
         let consumer = replies_consumer(cfg, &instance).await?;
@@ -106,6 +112,7 @@ impl KafkaEngine {
             claims,
             timeout,
             next: AtomicU64::new(1),
+            kafka_up,
         };
         Ok(KafkaEngine { inner: Arc::new(inner) })
     }
@@ -152,6 +159,10 @@ async fn replies_consumer(cfg: &KafkaConfig, instance: &str) -> Result<StreamCon
 
 impl Inner {
     async fn submit(&self, cmd: Command, meta: Option<CommandMeta>) -> Result<Outcome, EngineError> {
+        if !self.kafka_up.load(Ordering::Acquire) {
+            metrics::counter!("qt_commands_refused_broker_down_total").increment(1);
+            return Err(EngineError::Unavailable("kafka is down (readiness probe)".into()));
+        }
         let claim = match (&cmd, &meta, &self.claims) {
             (Command::Place(o), Some(m), Some(cache)) => m
                 .idempotency_key
