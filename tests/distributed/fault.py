@@ -159,27 +159,23 @@ def wait_all_ready(limit):
 
 
 # ---------------------------------------------------------------- users
-users = []
-for i in range(USERS):
-    s, u = call("POST", f"{A}/api/admin/users", ADMIN, {"name": f"fault-{SCENARIO}-{os.getpid()}-{i}"})
+def funded_user(name):
+    s, u = call("POST", f"{A}/api/admin/users", ADMIN, {"name": name})
     if s != 201:
         fail(f"create user: {s} {u}")
     for asset, amount in DEPOSITS:
         s, b = call("POST", f"{B}/api/admin/users/{u['user_id']}/deposits", ADMIN, {"asset": asset, "amount": amount})
         if s != 201:
             fail(f"deposit: {s} {b}")
-    users.append(u)
+    return u
+
+
+users = [funded_user(f"fault-{SCENARIO}-{os.getpid()}-{i}") for i in range(USERS)]
 # Redis returns empty: a user that traded before the outage and never after must still
 # find its position in Redis (rebuilt by the risk role), not only the busy ones.
 quiet = None
 if SCENARIO == "redis":
-    s, quiet = call("POST", f"{A}/api/admin/users", ADMIN, {"name": f"fault-quiet-{os.getpid()}"})
-    if s != 201:
-        fail(f"create user: {s} {quiet}")
-    for asset, amount in DEPOSITS:
-        s, b = call("POST", f"{B}/api/admin/users/{quiet['user_id']}/deposits", ADMIN, {"asset": asset, "amount": amount})
-        if s != 201:
-            fail(f"deposit: {s} {b}")
+    quiet = funded_user(f"fault-quiet-{os.getpid()}")
     users_and_quiet = users + [quiet]
 else:
     users_and_quiet = users
