@@ -83,8 +83,9 @@ pub mod header {
     pub const TYPE: &str = "qt-type";
 }
 
-/// Kafka settings, loaded from `QT_KAFKA__…` by the binary (figment).
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+/// Kafka settings, loaded from `QT_KAFKA__…` by the binary (figment). `Debug` shows the
+/// values of secret `extra` properties (passwords, secrets) as `<redacted>`.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaConfig {
     /// `host:port[,host:port…]`.
@@ -109,6 +110,38 @@ pub struct KafkaConfig {
     pub request_timeout_ms: u32,
     /// Extra librdkafka properties (e.g. `security.protocol`), applied last.
     pub extra: BTreeMap<String, String>,
+}
+
+/// Whether a librdkafka property holds a secret (`sasl.password`, `ssl.key.password`,
+/// `sasl.oauthbearer.client.secret`, …): never printed.
+pub fn is_secret_property(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.contains("password") || n.contains("secret") || n == "ssl.key.pem" || n == "sasl.oauthbearer.config"
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let extra: BTreeMap<&str, &str> = self
+            .extra
+            .iter()
+            .map(|(k, v)| (k.as_str(), if is_secret_property(k) { "<redacted>" } else { v.as_str() }))
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("client_id", &self.client_id)
+            .field("topic_prefix", &self.topic_prefix)
+            .field("partitions", &self.partitions)
+            .field("default_partitions", &self.default_partitions)
+            .field("replication_factor", &self.replication_factor)
+            .field("min_insync_replicas", &self.min_insync_replicas)
+            .field("retention_ms", &self.retention_ms)
+            .field("compression", &self.compression)
+            .field("linger_ms", &self.linger_ms)
+            .field("delivery_timeout_ms", &self.delivery_timeout_ms)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("extra", &extra)
+            .finish()
+    }
 }
 
 impl Default for KafkaConfig {
@@ -327,16 +360,25 @@ mod tests {
         use rdkafka::error::RDKafkaErrorCode as C;
         let delivery = |c| BusError::Kafka(KafkaError::MessageProduction(c));
         // Possibly written: the client must hear "outcome unknown".
-        for c in [C::MessageTimedOut, C::RequestTimedOut, C::PurgeInflight, C::Fatal, C::NotEnoughReplicasAfterAppend,
-            C::NotEnoughReplicas, C::AllBrokersDown, C::BrokerTransportFailure, C::OutOfOrderSequenceNumber]
-        {
+        for c in [
+            C::MessageTimedOut,
+            C::RequestTimedOut,
+            C::PurgeInflight,
+            C::Fatal,
+            C::NotEnoughReplicasAfterAppend,
+            C::NotEnoughReplicas,
+            C::AllBrokersDown,
+            C::BrokerTransportFailure,
+            C::OutOfOrderSequenceNumber,
+        ] {
             assert_eq!(delivery(c).send_failure(), SendFailure::Unknown, "{c:?}");
         }
         assert_eq!(BusError::Cancelled.send_failure(), SendFailure::Unknown);
         assert_eq!(BusError::Task("panicked".into()).send_failure(), SendFailure::Unknown);
         assert_eq!(BusError::Timeout(Duration::from_secs(1), "reading").send_failure(), SendFailure::Unknown);
         // Certainly not written.
-        for c in [C::MessageSizeTooLarge, C::InvalidRecord, C::TopicAuthorizationFailed, C::UnknownTopic, C::PurgeQueue] {
+        for c in [C::MessageSizeTooLarge, C::InvalidRecord, C::TopicAuthorizationFailed, C::UnknownTopic, C::PurgeQueue]
+        {
             assert_eq!(delivery(c).send_failure(), SendFailure::NotWritten, "{c:?}");
         }
         // Never queued, whatever the code (a fatal producer refuses new records too).
@@ -346,6 +388,17 @@ mod tests {
         }
         let json = serde_json::from_str::<u8>("x").unwrap_err();
         assert_eq!(BusError::Json(json).send_failure(), SendFailure::NotWritten);
+    }
+
+    #[test]
+    fn debug_never_shows_a_secret_property() {
+        let mut c = KafkaConfig::default();
+        c.extra.insert("sasl.username".into(), "quanttrader".into());
+        c.extra.insert("sasl.password".into(), "hunter2-secret-value".into());
+        c.extra.insert("ssl.key.password".into(), "another-one".into());
+        let shown = format!("{c:?} {c:#?}");
+        assert!(shown.contains("quanttrader") && shown.contains("<redacted>"), "{shown}");
+        assert!(!shown.contains("hunter2") && !shown.contains("another-one"), "{shown}");
     }
 
     #[test]

@@ -94,7 +94,9 @@ impl BusProducer {
                     // The local queue is full: wait for deliveries to drain it.
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                         if Instant::now() >= deadline {
-                            return Err(BusError::NotQueued(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)));
+                            return Err(BusError::NotQueued(KafkaError::MessageProduction(
+                                RDKafkaErrorCode::QueueFull,
+                            )));
                         }
                         rec = back;
                         tokio::time::sleep(Duration::from_millis(1)).await;
