@@ -38,12 +38,14 @@
 
 mod consumer;
 mod journal;
+mod lag;
 mod producer;
 mod sink;
 mod topics;
 
 pub use consumer::{Dedup, EffectConsumer, Received};
 pub use journal::{join_commands, KafkaJournal, SyncJournal};
+pub use lag::{enable_lag_stats, LagContext, LAG_STATS_INTERVAL_MS};
 pub use producer::{BusProducer, OutRecord};
 pub use sink::{route, KafkaEventSink, Route, SyncEventSink};
 pub use topics::{ensure_topics, TopicReport};
