@@ -20,8 +20,9 @@
 //!   shard owner) are not fenced here; shard ownership must be exclusive.
 //! - After a rebalance a commit of a partition this member lost fails; the new owner
 //!   redelivers from the last commit, and de-duplication absorbs it.
+//! - Every consumer reports `qt_kafka_consumer_lag{group,topic,partition}` ([`LagContext`]).
 
-use crate::{header, header_str, header_u64, BusError, KafkaConfig};
+use crate::{header, header_str, header_u64, BusError, KafkaConfig, LagContext};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -92,7 +93,7 @@ impl Received {
 
 /// A consumer-group member with manual commits and de-duplication by source sequence.
 pub struct EffectConsumer {
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer<LagContext>>,
     dedup: Dedup,
     timeout: Duration,
 }
@@ -117,8 +118,9 @@ impl EffectConsumer {
             .set("partition.assignment.strategy", "cooperative-sticky")
             .set("session.timeout.ms", "10000")
             .set("fetch.wait.max.ms", "50");
+        crate::enable_lag_stats(&mut c);
         cfg.apply_extra(&mut c);
-        let consumer: StreamConsumer = c.create()?;
+        let consumer: StreamConsumer<LagContext> = c.create_with_context(LagContext::new(group))?;
         consumer.subscribe(topics)?;
         Ok(EffectConsumer { consumer: Arc::new(consumer), dedup, timeout: cfg.request_timeout() })
     }

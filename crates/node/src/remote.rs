@@ -4,9 +4,11 @@
 //!
 //! Contract:
 //! - `submit` returns only with the outcome the matching shard replied after journaling,
-//!   applying and projecting the command; a command Kafka did not acknowledge is answered
-//!   `Unavailable` (nothing was done); no reply within `node.reply_timeout_ms` is
-//!   `Timeout` (the outcome is unknown: the client retries with its idempotency key).
+//!   applying and projecting the command; a command Kafka certainly did not write (not
+//!   queued, rejected by the broker: [`qt_bus_kafka::SendFailure::NotWritten`]) is
+//!   answered `Unavailable` (nothing was done); a send that timed out or whose delivery
+//!   state is unknown, and no reply within `node.reply_timeout_ms`, are `Timeout` (the
+//!   outcome is unknown: the client retries with its idempotency key, whose claim is kept).
 //! - A place with an idempotency key first claims `{user}:{key}` in Redis (`SET NX`, short
 //!   TTL), so two intake processes never both publish the same request: the second waits
 //!   for the first's answer (then the handler replays it from the read model), or gets 409
@@ -24,7 +26,7 @@ use crate::wire::{command_key, OrderRequest, Reply, REPLY_TO};
 use crate::NodeError;
 use futures_util::future::BoxFuture;
 use qt_api::runtime::{Answer, EngineError, Outcome, Query, RemoteEngine};
-use qt_bus_kafka::{topic, BusProducer, KafkaConfig, OutRecord};
+use qt_bus_kafka::{topic, BusProducer, KafkaConfig, OutRecord, SendFailure};
 use qt_cache_redis::{Claim, RedisCache};
 use qt_engine::{Command, CommandMeta};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -248,7 +250,7 @@ impl Inner {
         let started = Instant::now();
         if let Err(e) = self.producer.send_all(std::slice::from_ref(&record)).await {
             lock(&self.waiters).remove(&corr);
-            return Err(EngineError::Unavailable(e.to_string()));
+            return Err(send_error(&e, &corr));
         }
         metrics::histogram!("qt_command_publish_seconds").record(started.elapsed().as_secs_f64());
         let result = tokio::time::timeout(self.timeout, rx).await;
@@ -260,6 +262,20 @@ impl Inner {
                 tracing::warn!(%corr, "no outcome in time");
                 Err(EngineError::Timeout)
             }
+        }
+    }
+}
+
+/// The answer to a command whose send failed: `Unavailable` (nothing was done, the
+/// idempotency claim is released) only when the record was certainly not written;
+/// otherwise `Timeout` (outcome unknown: the claim stays, the client retries with its key).
+fn send_error(e: &qt_bus_kafka::BusError, corr: &str) -> EngineError {
+    match e.send_failure() {
+        SendFailure::NotWritten => EngineError::Unavailable(e.to_string()),
+        SendFailure::Unknown => {
+            metrics::counter!("qt_commands_send_outcome_unknown_total").increment(1);
+            tracing::warn!(%corr, error = %e, "send failed after the record may have been written: outcome unknown");
+            EngineError::Timeout
         }
     }
 }
@@ -335,5 +351,24 @@ impl qt_api::http::SharedRateLimit for RedisRateLimit {
                 .map_err(|e| e.to_string())?;
             Ok((!d.allowed).then_some(d.retry_after))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+    #[test]
+    fn a_send_that_may_have_written_is_outcome_unknown() {
+        let delivered = |c| qt_bus_kafka::BusError::Kafka(KafkaError::MessageProduction(c));
+        assert!(matches!(send_error(&delivered(RDKafkaErrorCode::MessageTimedOut), "c-1"), EngineError::Timeout));
+        assert!(matches!(send_error(&qt_bus_kafka::BusError::Cancelled, "c-1"), EngineError::Timeout));
+        assert!(matches!(
+            send_error(&delivered(RDKafkaErrorCode::MessageSizeTooLarge), "c-1"),
+            EngineError::Unavailable(_)
+        ));
+        let queue_full = qt_bus_kafka::BusError::NotQueued(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull));
+        assert!(matches!(send_error(&queue_full, "c-1"), EngineError::Unavailable(_)));
     }
 }
