@@ -6,18 +6,21 @@
 #     against `quanttrader serve all` (Kafka KRaft, PostgreSQL, Redis from
 #     scripts/servers/with-servers), then against scripts/dev-up (two ingestion processes,
 #     one risk, one matching, one market-data), plus the cross-process check
-#   - tests/distributed/fault: kill -9 of the matching process under load and its restart;
-#     every acknowledged order present exactly once, books equal on three replicas
-#   - shellcheck of the scripts it adds or changes
+#   - tests/distributed/fault: on one dev-up, under load, kill -9 of the matching process
+#     and its restart, the same for risk, the Kafka broker stopped (SIGTERM, then kill -9)
+#     and restarted, Redis stopped and restarted; after each every acknowledged order
+#     present exactly once, books equal on three replicas, the ledger conserves, Redis
+#     positions equal the API's, /ready false while a server was down and true after
+#   - shellcheck of the scripts it adds or changes; fault.py byte-compiled
 # Installs what it needs (cmake and zlib for librdkafka, the servers' Debian packages, the
 # Kafka jars, shellcheck), cached under ~/.cache/quanttrader; the Rust target dir is the
-# shared $QT_CACHE/cargo-target. About 5 minutes warm.
+# shared $QT_CACHE/cargo-target. About 8 minutes warm (the fault scenarios about 3).
 #
 # Usage: scripts/ci/14-distributed.sh [--help]
 set -euo pipefail
 case "${1:-}" in
   -h | --help)
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
 esac
@@ -33,6 +36,7 @@ command -v java >/dev/null 2>&1 || need_apt openjdk-17-jre-headless
 log "shellcheck of the distributed scripts"
 shellcheck -x scripts/ci/14-distributed.sh scripts/dev-up scripts/dev-down tests/distributed/run \
   tests/distributed/cross-process tests/distributed/fault tests/distributed/bench
+python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' tests/distributed/fault.py
 echo "ok   shellcheck"
 
 log "rustfmt and clippy of qt-node and quanttrader (-D warnings)"
@@ -45,5 +49,5 @@ nice -n 10 cargo test --locked -p qt-node
 log "API suite against the distributed mode"
 tests/distributed/run
 
-log "fault: kill -9 of matching under load"
+log "fault: matching and risk kill -9, broker and Redis restarts, under load"
 tests/distributed/fault

@@ -155,15 +155,34 @@ pub enum Query {
     Reference {
         user: Option<UserId>,
     },
+    /// The ledger's totals per asset (for the admin's conservation check).
+    Ledger,
 }
 
 #[derive(Debug)]
 pub enum Answer {
-    Depth { seq: u64, depth: Depth },
+    Depth {
+        seq: u64,
+        depth: Depth,
+    },
     Tops(Vec<Top>),
-    Limits { limits: Option<RiskLimits>, global_kill: bool },
+    Limits {
+        limits: Option<RiskLimits>,
+        global_kill: bool,
+    },
     Check(Result<(), RejectReason>),
-    Reference { assets: Vec<Asset>, symbols: Vec<SymbolSpec>, user_exists: bool },
+    Reference {
+        assets: Vec<Asset>,
+        symbols: Vec<SymbolSpec>,
+        user_exists: bool,
+    },
+    /// Per asset id: every account plus the fee account, the fee account alone, and
+    /// deposits minus withdrawals (the ledger conserves when the first equals the last).
+    Ledger {
+        totals: Vec<i128>,
+        fees: Vec<i64>,
+        net_flows: Vec<i128>,
+    },
 }
 
 enum Request {
@@ -313,9 +332,8 @@ pub fn start(
     settings: RuntimeSettings,
 ) -> Result<(EngineHandle, RecoveryReport, std::thread::JoinHandle<()>), StartError> {
     let started = Instant::now();
-    let journal = store.journal()?;
-    let snapshots = store.snapshots()?;
-    let mut projector = store.projector()?;
+    // One connection for the three: its page cache survives their alternating commits.
+    let (journal, snapshots, mut projector) = store.engine_writers()?;
     let status = Arc::new(EngineStatus::default());
     let (events_tx, _) = broadcast::channel(1024);
     let mut report = RecoveryReport::default();
@@ -676,6 +694,14 @@ pub fn answer_query(exchange: &mut Exchange, query: Query, now_ts: i64) -> Answe
             symbols: exchange.symbols().iter().map(|s| s.spec.clone()).collect(),
             user_exists: user.is_some_and(|u| exchange.user(u).is_some()),
         },
+        Query::Ledger => {
+            let ledger = exchange.ledger();
+            Answer::Ledger {
+                totals: ledger.totals(),
+                fees: ledger.fees().iter().map(|a| a.0).collect(),
+                net_flows: ledger.net_flows().to_vec(),
+            }
+        }
     }
 }
 

@@ -335,6 +335,15 @@ async fn a_trade_moves_money_and_shows_everywhere() {
     let (_, book) = app.get("/api/market-data/orderbook/BTC-USD", None).await;
     assert_eq!(book["asks"][0], json!(["30000.00", "0.6"]));
     assert!(book["sequence"].as_u64().unwrap() > seq_before);
+
+    // The ledger conserves: 6.00 taker fee less the 1.20 maker rebate in the fee account.
+    let (s, ledger) = app.get("/api/admin/ledger", Some(&app.admin)).await;
+    assert_eq!(s, StatusCode::OK, "{ledger}");
+    let usd = ledger["assets"].as_array().unwrap().iter().find(|a| a["asset"] == "USD").unwrap();
+    assert_eq!((usd["fees"].as_str(), usd["conserves"].as_bool()), (Some("4.80"), Some(true)), "{ledger}");
+    assert_eq!(usd["total"], usd["net_deposits"]);
+    let (s, _) = app.get("/api/admin/ledger", Some(&taker.key)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "admin only");
 }
 
 #[tokio::test]
@@ -459,6 +468,7 @@ async fn openapi_lists_every_route_and_matches_responses() {
         ("/api/market-data/candles/{symbol}", vec!["get"]),
         ("/api/admin/users", vec!["post"]),
         ("/api/admin/users/{id}/deposits", vec!["post"]),
+        ("/api/admin/ledger", vec!["get"]),
         ("/health", vec!["get"]),
         ("/ready", vec!["get"]),
         ("/metrics", vec!["get"]),

@@ -20,8 +20,9 @@
 //!   shard owner) are not fenced here; shard ownership must be exclusive.
 //! - After a rebalance a commit of a partition this member lost fails; the new owner
 //!   redelivers from the last commit, and de-duplication absorbs it.
+//! - Every consumer reports `qt_kafka_consumer_lag{group,topic,partition}` ([`LagContext`]).
 
-use crate::{header, header_str, header_u64, BusError, KafkaConfig};
+use crate::{header, header_str, header_u64, BusError, KafkaConfig, LagContext};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -92,7 +93,7 @@ impl Received {
 
 /// A consumer-group member with manual commits and de-duplication by source sequence.
 pub struct EffectConsumer {
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer<LagContext>>,
     dedup: Dedup,
     timeout: Duration,
 }
@@ -117,14 +118,24 @@ impl EffectConsumer {
             .set("partition.assignment.strategy", "cooperative-sticky")
             .set("session.timeout.ms", "10000")
             .set("fetch.wait.max.ms", "50");
+        crate::enable_lag_stats(&mut c);
         cfg.apply_extra(&mut c);
-        let consumer: StreamConsumer = c.create()?;
+        let consumer: StreamConsumer<LagContext> = c.create_with_context(LagContext::new(group))?;
         consumer.subscribe(topics)?;
         Ok(EffectConsumer { consumer: Arc::new(consumer), dedup, timeout: cfg.request_timeout() })
     }
 
     pub fn dedup(&self) -> &Dedup {
         &self.dedup
+    }
+
+    /// The fatal error of the underlying client, if it had one. Such a consumer never
+    /// consumes or commits again (e.g. a static member fenced by the broker after a broker
+    /// restart: `FencedInstanceId`); the caller replaces it with a new one, carrying over
+    /// [`EffectConsumer::dedup`] (advanced past every batch handed to `commit*`, committed
+    /// or not), so that the records redelivered from the last commit are recognised.
+    pub fn fatal_error(&self) -> Option<String> {
+        self.consumer.client().fatal_error().map(|(code, reason)| format!("{code:?}: {reason}"))
     }
 
     /// Waits up to `wait` for a first record, then takes whatever else is already there,

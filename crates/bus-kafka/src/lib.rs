@@ -38,12 +38,14 @@
 
 mod consumer;
 mod journal;
+mod lag;
 mod producer;
 mod sink;
 mod topics;
 
 pub use consumer::{Dedup, EffectConsumer, Received};
 pub use journal::{join_commands, KafkaJournal, SyncJournal};
+pub use lag::{enable_lag_stats, LagContext, LAG_STATS_INTERVAL_MS};
 pub use producer::{BusProducer, OutRecord};
 pub use sink::{route, KafkaEventSink, Route, SyncEventSink};
 pub use topics::{ensure_topics, TopicReport};
@@ -83,8 +85,9 @@ pub mod header {
     pub const TYPE: &str = "qt-type";
 }
 
-/// Kafka settings, loaded from `QT_KAFKA__…` by the binary (figment).
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+/// Kafka settings, loaded from `QT_KAFKA__…` by the binary (figment). `Debug` shows the
+/// values of secret `extra` properties (passwords, secrets) as `<redacted>`.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaConfig {
     /// `host:port[,host:port…]`.
@@ -109,6 +112,38 @@ pub struct KafkaConfig {
     pub request_timeout_ms: u32,
     /// Extra librdkafka properties (e.g. `security.protocol`), applied last.
     pub extra: BTreeMap<String, String>,
+}
+
+/// Whether a librdkafka property holds a secret (`sasl.password`, `ssl.key.password`,
+/// `sasl.oauthbearer.client.secret`, …): never printed.
+pub fn is_secret_property(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.contains("password") || n.contains("secret") || n == "ssl.key.pem" || n == "sasl.oauthbearer.config"
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let extra: BTreeMap<&str, &str> = self
+            .extra
+            .iter()
+            .map(|(k, v)| (k.as_str(), if is_secret_property(k) { "<redacted>" } else { v.as_str() }))
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("client_id", &self.client_id)
+            .field("topic_prefix", &self.topic_prefix)
+            .field("partitions", &self.partitions)
+            .field("default_partitions", &self.default_partitions)
+            .field("replication_factor", &self.replication_factor)
+            .field("min_insync_replicas", &self.min_insync_replicas)
+            .field("retention_ms", &self.retention_ms)
+            .field("compression", &self.compression)
+            .field("linger_ms", &self.linger_ms)
+            .field("delivery_timeout_ms", &self.delivery_timeout_ms)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("extra", &extra)
+            .finish()
+    }
 }
 
 impl Default for KafkaConfig {
@@ -199,6 +234,9 @@ impl KafkaConfig {
 pub enum BusError {
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
+    /// A record librdkafka refused to queue ([`BusProducer::send_all`]): it was never sent.
+    #[error("kafka: record not queued, nothing sent: {0}")]
+    NotQueued(KafkaError),
     #[error("kafka configuration: {0}")]
     Config(String),
     #[error("topic {topic}: {code}")]
@@ -219,12 +257,57 @@ pub enum BusError {
     Task(String),
 }
 
+/// What a failed [`BusProducer::send_all`] says about the record it failed on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendFailure {
+    /// The record was certainly not written: it was never queued (local queue full until
+    /// the delivery timeout, a local check, no such topic or partition), could not be
+    /// encoded, or the broker rejected it with a non-retriable error about the record
+    /// itself (too large, invalid, not authorized, policy).
+    NotWritten,
+    /// The record may be in the topic: the delivery timed out (`MessageTimedOut`), the
+    /// request to the broker was in flight when it failed or was purged, the producer hit
+    /// a fatal idempotence error, or the delivery report was lost. A client must be told
+    /// that the outcome is unknown.
+    Unknown,
+}
+
 impl BusError {
+    /// Classifies an error of [`BusProducer::send_all`] (see [`SendFailure`]): anything
+    /// not known to prove that nothing was written is [`SendFailure::Unknown`]. For a
+    /// batch this speaks of the failing record only; earlier records may be written.
+    pub fn send_failure(&self) -> SendFailure {
+        match self {
+            BusError::NotQueued(_) | BusError::Json(_) | BusError::Config(_) => SendFailure::NotWritten,
+            BusError::Kafka(e) => match e.rdkafka_error_code() {
+                Some(
+                    RDKafkaErrorCode::InvalidMessage
+                    | RDKafkaErrorCode::InvalidMessageSize
+                    | RDKafkaErrorCode::MessageSizeTooLarge
+                    | RDKafkaErrorCode::MessageBatchTooLarge
+                    | RDKafkaErrorCode::InvalidRecord
+                    | RDKafkaErrorCode::InvalidTimestamp
+                    | RDKafkaErrorCode::InvalidTopic
+                    | RDKafkaErrorCode::InvalidRequiredAcks
+                    | RDKafkaErrorCode::UnsupportedForMessageFormat
+                    | RDKafkaErrorCode::PolicyViolation
+                    | RDKafkaErrorCode::TopicAuthorizationFailed
+                    | RDKafkaErrorCode::ClusterAuthorizationFailed
+                    | RDKafkaErrorCode::UnknownTopic
+                    | RDKafkaErrorCode::UnknownPartition
+                    | RDKafkaErrorCode::PurgeQueue,
+                ) => SendFailure::NotWritten,
+                _ => SendFailure::Unknown,
+            },
+            _ => SendFailure::Unknown,
+        }
+    }
+
     /// Whether a retry may succeed (broker down, timeout) rather than the request being wrong.
     pub fn outcome(&self) -> qt_resilience::Outcome {
         use qt_resilience::Outcome;
         match self {
-            BusError::Kafka(e) => match e.rdkafka_error_code() {
+            BusError::Kafka(e) | BusError::NotQueued(e) => match e.rdkafka_error_code() {
                 Some(
                     RDKafkaErrorCode::InvalidMessage
                     | RDKafkaErrorCode::MessageSizeTooLarge
@@ -274,6 +357,52 @@ mod tests {
         assert!(c.validate().is_err());
         let c = KafkaConfig { brokers: " ".into(), ..KafkaConfig::default() };
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn send_failures_are_not_written_only_when_that_is_certain() {
+        use rdkafka::error::RDKafkaErrorCode as C;
+        let delivery = |c| BusError::Kafka(KafkaError::MessageProduction(c));
+        // Possibly written: the client must hear "outcome unknown".
+        for c in [
+            C::MessageTimedOut,
+            C::RequestTimedOut,
+            C::PurgeInflight,
+            C::Fatal,
+            C::NotEnoughReplicasAfterAppend,
+            C::NotEnoughReplicas,
+            C::AllBrokersDown,
+            C::BrokerTransportFailure,
+            C::OutOfOrderSequenceNumber,
+        ] {
+            assert_eq!(delivery(c).send_failure(), SendFailure::Unknown, "{c:?}");
+        }
+        assert_eq!(BusError::Cancelled.send_failure(), SendFailure::Unknown);
+        assert_eq!(BusError::Task("panicked".into()).send_failure(), SendFailure::Unknown);
+        assert_eq!(BusError::Timeout(Duration::from_secs(1), "reading").send_failure(), SendFailure::Unknown);
+        // Certainly not written.
+        for c in [C::MessageSizeTooLarge, C::InvalidRecord, C::TopicAuthorizationFailed, C::UnknownTopic, C::PurgeQueue]
+        {
+            assert_eq!(delivery(c).send_failure(), SendFailure::NotWritten, "{c:?}");
+        }
+        // Never queued, whatever the code (a fatal producer refuses new records too).
+        for c in [C::QueueFull, C::Fatal, C::MessageTimedOut] {
+            let e = BusError::NotQueued(KafkaError::MessageProduction(c));
+            assert_eq!(e.send_failure(), SendFailure::NotWritten, "{c:?}");
+        }
+        let json = serde_json::from_str::<u8>("x").unwrap_err();
+        assert_eq!(BusError::Json(json).send_failure(), SendFailure::NotWritten);
+    }
+
+    #[test]
+    fn debug_never_shows_a_secret_property() {
+        let mut c = KafkaConfig::default();
+        c.extra.insert("sasl.username".into(), "quanttrader".into());
+        c.extra.insert("sasl.password".into(), "hunter2-secret-value".into());
+        c.extra.insert("ssl.key.password".into(), "another-one".into());
+        let shown = format!("{c:?} {c:#?}");
+        assert!(shown.contains("quanttrader") && shown.contains("<redacted>"), "{shown}");
+        assert!(!shown.contains("hunter2") && !shown.contains("another-one"), "{shown}");
     }
 
     #[test]

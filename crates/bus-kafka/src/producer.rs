@@ -68,7 +68,11 @@ impl BusProducer {
 
     /// Sends a batch and waits for every delivery report. Records of one partition keep
     /// their order (idempotent producer). On error, some records may have been written:
-    /// retry the whole batch; consumers skip what they have seen.
+    /// retry the whole batch; consumers skip what they have seen. A record that could not
+    /// be queued (still refused with the local queue full at the delivery timeout, or
+    /// rejected by librdkafka's own checks) is [`BusError::NotQueued`]; a failed delivery
+    /// report [`BusError::Kafka`]; [`BusError::send_failure`] tells whether the failing
+    /// record may be written.
     pub async fn send_all(&self, records: &[OutRecord]) -> Result<Vec<Delivery>, BusError> {
         let mut pending = Vec::with_capacity(records.len());
         let deadline = Instant::now() + self.delivery_timeout;
@@ -90,12 +94,14 @@ impl BusProducer {
                     // The local queue is full: wait for deliveries to drain it.
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                         if Instant::now() >= deadline {
-                            return Err(BusError::Timeout(self.delivery_timeout, "queueing records"));
+                            return Err(BusError::NotQueued(KafkaError::MessageProduction(
+                                RDKafkaErrorCode::QueueFull,
+                            )));
                         }
                         rec = back;
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }
-                    Err((e, _)) => return Err(e.into()),
+                    Err((e, _)) => return Err(BusError::NotQueued(e)),
                 }
             }
         }

@@ -9,6 +9,7 @@
 //! | `order:{id}` | JSON of the order | 1 h |
 //! | `orderbook:{symbol}` | JSON of the book snapshot | 1 s |
 //! | `position:{user}:{symbol}` | JSON of the position | none (overwritten on change) |
+//! | `positions:complete` | set once every position is in Redis (see [`RedisCache::positions_complete`]) | none |
 //! | `ratelimit:{key}` | GCRA theoretical arrival time, µs | until the bucket is full again |
 //!
 //! Contract:
@@ -362,6 +363,24 @@ impl RedisCache {
 
     pub async fn get_position<T: DeserializeOwned>(&self, user: u64, symbol: &str) -> Result<Option<T>, CacheError> {
         self.get_json(self.key(&format!("position:{user}:{symbol}"))).await
+    }
+
+    /// Whether `positions:complete` is set: the writer of the positions sets it
+    /// ([`RedisCache::mark_positions_complete`]) once it has written every position. Redis
+    /// keeps no data over a restart (and may lose it on a failover): absent means the
+    /// positions must be rebuilt from the system of record.
+    pub async fn positions_complete(&self) -> Result<bool, CacheError> {
+        let mut exists = redis::cmd("EXISTS");
+        exists.arg(self.key("positions:complete"));
+        let n: i64 = self.run(exists).await?;
+        Ok(n > 0)
+    }
+
+    pub async fn mark_positions_complete(&self) -> Result<(), CacheError> {
+        let mut set = redis::cmd("SET");
+        set.arg(self.key("positions:complete")).arg("1");
+        let _: Option<String> = self.run(set).await?;
+        Ok(())
     }
 
     // ---- rate limiting -------------------------------------------------------------

@@ -31,6 +31,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
+pub mod keys;
 pub mod matching;
 pub mod pg_read;
 pub mod remote;
@@ -149,8 +150,9 @@ struct Deps {
 }
 
 impl Deps {
-    /// Probes every `probe_ms`; `healthy` is true while all three answer.
-    fn probe(&self, every: Duration, healthy: Arc<AtomicBool>) {
+    /// Probes every `probe_ms`; `healthy` is true while all three answer, `kafka_up` while
+    /// the broker does.
+    fn probe(&self, every: Duration, healthy: Arc<AtomicBool>, kafka_up: Arc<AtomicBool>) {
         let deps = self.clone();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(every);
@@ -197,6 +199,7 @@ impl Deps {
                     }
                     was = ok;
                 }
+                kafka_up.store(kafka_ok(&problems), Ordering::Release);
                 healthy.store(ok, Ordering::Release);
             }
         });
@@ -348,7 +351,8 @@ pub async fn serve(
     let cache = RedisCache::new(&cfg.redis)?;
     let deps = Deps { producer: producer.clone(), pg: pg.clone(), cache: cache.clone() };
     let deps_up = Arc::new(AtomicBool::new(true));
-    deps.probe(Duration::from_millis(cfg.node.probe_ms), deps_up.clone());
+    let kafka_up = Arc::new(AtomicBool::new(true));
+    deps.probe(Duration::from_millis(cfg.node.probe_ms), deps_up.clone(), kafka_up.clone());
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -383,7 +387,8 @@ pub async fn serve(
     }
     let draining = Arc::new(AtomicBool::new(false));
     let result = if matches!(role, Role::Ingestion | Role::MarketData | Role::All) {
-        serve_api(role, &cfg, &pg, producer.clone(), cache, instance, parts, deps_up, draining, shutdown).await
+        let ups = (deps_up, kafka_up);
+        serve_api(role, &cfg, &pg, producer.clone(), cache, instance, parts, ups, draining, shutdown).await
     } else {
         let h = Health { parts, deps: deps_up, draining: draining.clone() };
         let listener = tokio::net::TcpListener::bind(&cfg.run.listen)
@@ -418,7 +423,7 @@ async fn serve_api(
     cache: RedisCache,
     instance: String,
     mut parts: Vec<(&'static str, Arc<EngineStatus>)>,
-    deps_up: Arc<AtomicBool>,
+    (deps_up, kafka_up): (Arc<AtomicBool>, Arc<AtomicBool>),
     draining: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), NodeError> {
@@ -473,6 +478,7 @@ async fn serve_api(
                     replica.clone(),
                     Some(claims.clone()),
                     Duration::from_millis(cfg.node.reply_timeout_ms),
+                    kafka_up.clone(),
                 )
             })
             .await?,

@@ -9,12 +9,13 @@
 //!   `(source, seq)`), so a crash at any point leaves nothing missing downstream.
 //! - Markets of the configuration that are not listed yet are listed at start, through the
 //!   same path as every command.
-//! - Then, per batch of `orders` requests: look the idempotency keys of its places up in
-//!   the read model (one query; keys younger than 24 h), in the batch itself and in the
-//!   batch still in flight: a used key is not journaled and is answered with the stored
-//!   answer (read once this batch is projected when its first request is in one of those
-//!   two batches); give each other request its sequence
-//!   number, time and ids; journal the batch (acknowledged by all in-sync replicas); apply; then, together,
+//! - Then, per batch of `orders` requests: check the idempotency keys of its places (one
+//!   place per `(user, Idempotency-Key)`: the read model's answers younger than 24 h, the
+//!   batch itself and the batch still in flight; the rule and why it suffices are in
+//!   [`crate::keys`]): a used key is not journaled and is answered with the stored answer
+//!   (read once this batch is projected when its first request is in one of those two
+//!   batches); give each other request its sequence number, time and ids; journal the
+//!   batch (acknowledged by all in-sync replicas); apply; then, together,
 //!   project into PostgreSQL (and once projected, reply to the waiting intake processes,
 //!   a keyed place with the answer stored under its key) and publish the events; only
 //!   when both are durable commit the `orders` offsets (without waiting for the broker's
@@ -29,9 +30,16 @@
 //!   `orders`): after a crash between the journal write and the offset commit, the
 //!   redelivered requests are recognised and skipped, so a request is applied once.
 //! - A snapshot every `node.snapshot_every` commands, after the offsets are committed, and
-//!   at shutdown.
+//!   at shutdown; none while a batch's effects were left undone.
+//! - An `orders` consumer that hit a fatal error (a static member fenced after a broker
+//!   restart never consumes again) is replaced, between batches (none in flight), by one
+//!   that carries its de-duplication state, so the requests redelivered from the last
+//!   committed offset are skipped. Until the new one has received a batch, nothing is
+//!   committed and no snapshot is taken: a static member committing before its join is
+//!   fenced again.
 
 use crate::config::NodeConfig;
+use crate::keys::{self, Key, KeyCheck, Verdict};
 use crate::wire::{OrderRequest, Reply, WireOutcome, WirePlaced, WireReplayed, REPLY_TO};
 use crate::NodeError;
 use qt_api::runtime::{EngineStatus, Sequencer};
@@ -70,8 +78,8 @@ struct Applied {
     /// maybe by a request of this batch or of the one before, whose answer the read model
     /// has by the time this batch is projected).
     replayed: Vec<Replayed>,
-    /// (user, idempotency key) of the places journaled in this batch.
-    keys: HashSet<(u64, String)>,
+    /// The keys of the places journaled in this batch ([`crate::keys`]).
+    keys: HashSet<Key>,
     /// The `orders` records of the batch, committed once its effects are durable.
     received: Vec<Received>,
     started: Option<Instant>,
@@ -390,6 +398,11 @@ impl Matching {
         // A batch whose effects were left undone (asked to stop while retrying them): no
         // snapshot may then cover it, else a restart would not replay it.
         let mut undone = false;
+        // After a replaced consumer: no commit (and so no snapshot) until the new one has
+        // joined the group and received a batch. A static member committing before its
+        // join is fenced again; and the old `unconfirmed` records are redelivered to it
+        // (recognised by de-duplication) and committed with that batch.
+        let mut awaiting_batch = false;
         loop {
             if *stop.borrow() {
                 break;
@@ -424,16 +437,26 @@ impl Matching {
                 Step::Stop => break,
                 Step::Idle => {
                     // A quiet shard snapshots what it has, so a restart replays little.
-                    if idle_since.elapsed() > Duration::from_secs(5) && self.since_snapshot > 0 {
+                    if idle_since.elapsed() > Duration::from_secs(5) && self.since_snapshot > 0 && !awaiting_batch {
                         self.confirmed_snapshot(&mut consumer, &mut unconfirmed).await;
+                    }
+                    // Only here: no batch is in flight (`prev` was committed above, this
+                    // step brought none), so nothing is left to commit on the old consumer.
+                    let new = |dedup| EffectConsumer::new(&kafka, &group_id, &[orders.as_str()], dedup);
+                    if replace_if_fatal(&mut consumer, new).await? {
+                        unconfirmed.clear();
+                        awaiting_batch = true;
                     }
                 }
                 Step::Batch(b) => {
                     idle_since = Instant::now();
                     inflight = Some(*b);
+                    awaiting_batch = false;
                 }
             }
-            if self.since_snapshot >= self.cfg.node.snapshot_every {
+            // Not while awaiting a batch: a snapshot postponed before the replacement (its
+            // commit failed) would otherwise cover records whose offsets nobody committed.
+            if self.since_snapshot >= self.cfg.node.snapshot_every && !awaiting_batch {
                 if let Some(b) = inflight.take() {
                     if !self.effects.run(&b, &stop).await {
                         undone = true;
@@ -453,6 +476,8 @@ impl Matching {
         }
         if undone {
             tracing::warn!("stopping with a batch journaled but not projected or published: no snapshot (the next start replays it)");
+        } else if awaiting_batch {
+            tracing::warn!("stopping with a replaced orders consumer that got no batch yet: no commit, no snapshot");
         } else {
             self.confirmed_snapshot(&mut consumer, &mut unconfirmed).await;
         }
@@ -477,6 +502,24 @@ impl Matching {
             *unconfirmed = b.received;
         }
     }
+}
+
+/// Replaces `consumer` by a new one when it hit a fatal error (it would never consume
+/// again: after a broker restart the shard's static member can be fenced,
+/// `FencedInstanceId`). The new one carries the old one's de-duplication state (including
+/// what was marked seen once journaled), so the requests redelivered from the last
+/// committed offset are skipped. True when replaced.
+async fn replace_if_fatal(
+    consumer: &mut EffectConsumer,
+    new: impl FnOnce(Dedup) -> Result<EffectConsumer, qt_bus_kafka::BusError>,
+) -> Result<bool, NodeError> {
+    let Some(fatal) = consumer.fatal_error() else { return Ok(false) };
+    tracing::warn!(%fatal, "the orders consumer hit a fatal error; replacing it");
+    metrics::counter!("qt_consumer_replaced_total").increment(1);
+    let old = std::mem::replace(consumer, new(consumer.dedup().clone())?);
+    // Closing a consumer talks to the broker: not on the runtime's threads.
+    let _ = tokio::task::spawn_blocking(move || drop(old)).await;
+    Ok(true)
 }
 
 /// What one turn of the consuming loop got.
@@ -505,7 +548,7 @@ async fn next_step(
     consumer: &mut EffectConsumer,
     batch_max: usize,
     shard: Shard<'_>,
-    inflight_keys: &HashSet<(u64, String)>,
+    inflight_keys: &HashSet<Key>,
     stop: &mut watch::Receiver<bool>,
 ) -> Step {
     let Shard { exchange, journal, reader, status, ids } = shard;
@@ -539,8 +582,9 @@ async fn next_step(
         }
     }
     // The keys the read model may already have answered: one query for the batch.
-    let keyed: Vec<(UserId, String)> = requests.iter().filter_map(|(req, _)| place_key(req)).collect();
-    let mut stored: HashMap<(u64, String), IdempotencyRow> = HashMap::new();
+    let keyed: Vec<(UserId, String)> =
+        requests.iter().filter_map(|(req, _)| keys::of(&req.cmd, req.meta.as_ref())).collect();
+    let mut stored = Vec::new();
     if !keyed.is_empty() {
         let timer = Instant::now();
         let now = now_ns();
@@ -548,20 +592,17 @@ async fn next_step(
             return Step::Stop;
         };
         metrics::histogram!("qt_idempotency_check_seconds").record(timer.elapsed().as_secs_f64());
-        stored = rows.into_iter().map(|r| ((r.user_id.0, r.key.clone()), r)).collect();
+        stored = rows;
     }
+    let mut check = KeyCheck::new(stored, inflight_keys);
     let mut pending = Vec::with_capacity(requests.len());
     let mut replayed = Vec::new();
-    let mut keys = HashSet::new();
     for (req, ingress) in requests {
-        if let Some((user, key)) = place_key(&req) {
-            let k = (user.0, key);
-            let row = stored.get(&k).cloned();
-            if row.is_some() || inflight_keys.contains(&k) || keys.contains(&k) {
-                replayed.push(Replayed { corr: req.corr, reply_to: req.reply_to, user, key: k.1, row });
+        if let Some((user, key)) = keys::of(&req.cmd, req.meta.as_ref()) {
+            if let Verdict::Replay(row) = check.check((user.0, key.clone())) {
+                replayed.push(Replayed { corr: req.corr, reply_to: req.reply_to, user, key, row });
                 continue;
             }
-            keys.insert(k);
         }
         let mut meta = req.meta.unwrap_or_default();
         meta.ingress = Some(ingress);
@@ -578,16 +619,8 @@ async fn next_step(
     consumer.mark_seen(&batch);
     applied.received = batch;
     applied.replayed = replayed;
-    applied.keys = keys;
+    applied.keys = check.into_taken();
     Step::Batch(Box::new(applied))
-}
-
-/// (user, idempotency key) of a keyed place request.
-fn place_key(req: &OrderRequest) -> Option<(UserId, String)> {
-    match (&req.cmd, &req.meta) {
-        (Command::Place(o), Some(m)) => m.idempotency_key.clone().map(|k| (o.user, k)),
-        _ => None,
-    }
 }
 
 fn now_ns() -> i64 {

@@ -4,15 +4,21 @@
 //!
 //! Contract:
 //! - `submit` returns only with the outcome the matching shard replied after journaling,
-//!   applying and projecting the command; a command Kafka did not acknowledge is answered
-//!   `Unavailable` (nothing was done); no reply within `node.reply_timeout_ms` is
-//!   `Timeout` (the outcome is unknown: the client retries with its idempotency key).
+//!   applying and projecting the command; a command Kafka certainly did not write (not
+//!   queued, rejected by the broker: [`qt_bus_kafka::SendFailure::NotWritten`]) is
+//!   answered `Unavailable` (nothing was done); a send that timed out or whose delivery
+//!   state is unknown, and no reply within `node.reply_timeout_ms`, are `Timeout` (the
+//!   outcome is unknown: the client retries with its idempotency key, whose claim is kept).
 //! - A place with an idempotency key first claims `{user}:{key}` in Redis (`SET NX`, short
 //!   TTL), so two intake processes never both publish the same request at once: the second
-//!   waits for the first's answer (then publishes, and the matching shard, which checks keys
-//!   before journaling, answers with the stored answer), or gets 409 when the body differs. With Redis down the claim is skipped (logged, counted): the
-//!   matching shard's check of the read model's 24 h answers before journaling, and the
-//!   per-process in-flight set, still apply.
+//!   waits for the first's answer (then publishes it anyway, and the matching shard answers
+//!   it with the stored answer, replayed), or gets 409 when the body differs. The claim is
+//!   a shortcut, not the guarantee: with Redis down it is skipped (logged, counted), and
+//!   the per-process in-flight set and the matching shard's key check before journaling
+//!   (read model and unprojected batches, [`crate::keys`]) still apply one place per key.
+//! - While the readiness probe finds Kafka down (`kafka_up` false), a command is refused at
+//!   once with `Unavailable` (503, nothing was done) instead of waiting for the producer's
+//!   delivery timeout: a circuit breaker around the broker.
 //! - Replies are read from every partition of `replies` from the high watermark at start
 //!   (assigned, no consumer group) and matched by correlation id.
 
@@ -21,14 +27,14 @@ use crate::wire::{command_key, OrderRequest, Reply, REPLY_TO};
 use crate::NodeError;
 use futures_util::future::BoxFuture;
 use qt_api::runtime::{Answer, EngineError, Outcome, Query, RemoteEngine};
-use qt_bus_kafka::{topic, BusProducer, KafkaConfig, OutRecord};
+use qt_bus_kafka::{topic, BusProducer, KafkaConfig, OutRecord, SendFailure};
 use qt_cache_redis::{Claim, RedisCache};
 use qt_engine::{Command, CommandMeta};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -45,6 +51,7 @@ struct Inner {
     claims: Option<RedisCache>,
     timeout: Duration,
     next: AtomicU64,
+    kafka_up: Arc<AtomicBool>,
 }
 
 /// [`RemoteEngine`] of an ingestion process.
@@ -66,6 +73,7 @@ impl KafkaEngine {
         replica: Replica,
         claims: Option<RedisCache>,
         timeout: Duration,
+        kafka_up: Arc<AtomicBool>,
     ) -> Result<KafkaEngine, NodeError> {
         let waiters: Waiters = Arc::default();
         let consumer = replies_consumer(cfg, &instance).await?;
@@ -107,6 +115,7 @@ impl KafkaEngine {
             claims,
             timeout,
             next: AtomicU64::new(1),
+            kafka_up,
         };
         Ok(KafkaEngine { inner: Arc::new(inner) })
     }
@@ -154,6 +163,10 @@ async fn replies_consumer(cfg: &KafkaConfig, instance: &str) -> Result<StreamCon
 
 impl Inner {
     async fn submit(&self, cmd: Command, meta: Option<CommandMeta>) -> Result<Outcome, EngineError> {
+        if !self.kafka_up.load(Ordering::Acquire) {
+            metrics::counter!("qt_commands_refused_broker_down_total").increment(1);
+            return Err(EngineError::Unavailable("kafka is down (readiness probe)".into()));
+        }
         let claim = match (&cmd, &meta, &self.claims) {
             (Command::Place(o), Some(m), Some(cache)) => m
                 .idempotency_key
@@ -246,7 +259,7 @@ impl Inner {
         let started = Instant::now();
         if let Err(e) = self.producer.send_all(std::slice::from_ref(&record)).await {
             lock(&self.waiters).remove(&corr);
-            return Err(EngineError::Unavailable(e.to_string()));
+            return Err(send_error(&e, &corr));
         }
         metrics::histogram!("qt_command_publish_seconds").record(started.elapsed().as_secs_f64());
         let result = tokio::time::timeout(self.timeout, rx).await;
@@ -258,6 +271,20 @@ impl Inner {
                 tracing::warn!(%corr, "no outcome in time");
                 Err(EngineError::Timeout)
             }
+        }
+    }
+}
+
+/// The answer to a command whose send failed: `Unavailable` (nothing was done, the
+/// idempotency claim is released) only when the record was certainly not written;
+/// otherwise `Timeout` (outcome unknown: the claim stays, the client retries with its key).
+fn send_error(e: &qt_bus_kafka::BusError, corr: &str) -> EngineError {
+    match e.send_failure() {
+        SendFailure::NotWritten => EngineError::Unavailable(e.to_string()),
+        SendFailure::Unknown => {
+            metrics::counter!("qt_commands_send_outcome_unknown_total").increment(1);
+            tracing::warn!(%corr, error = %e, "send failed after the record may have been written: outcome unknown");
+            EngineError::Timeout
         }
     }
 }
@@ -339,5 +366,24 @@ impl qt_api::http::SharedRateLimit for RedisRateLimit {
                 .map_err(|e| e.to_string())?;
             Ok((!d.allowed).then_some(d.retry_after))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+    #[test]
+    fn a_send_that_may_have_written_is_outcome_unknown() {
+        let delivered = |c| qt_bus_kafka::BusError::Kafka(KafkaError::MessageProduction(c));
+        assert!(matches!(send_error(&delivered(RDKafkaErrorCode::MessageTimedOut), "c-1"), EngineError::Timeout));
+        assert!(matches!(send_error(&qt_bus_kafka::BusError::Cancelled, "c-1"), EngineError::Timeout));
+        assert!(matches!(
+            send_error(&delivered(RDKafkaErrorCode::MessageSizeTooLarge), "c-1"),
+            EngineError::Unavailable(_)
+        ));
+        let queue_full = qt_bus_kafka::BusError::NotQueued(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull));
+        assert!(matches!(send_error(&queue_full, "c-1"), EngineError::Unavailable(_)));
     }
 }

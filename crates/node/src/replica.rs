@@ -19,7 +19,7 @@
 
 use crate::NodeError;
 use qt_api::runtime::{now_ns, Answer, EngineStatus, Published, Query, Top};
-use qt_bus_kafka::{topic, KafkaConfig};
+use qt_bus_kafka::{topic, KafkaConfig, LagContext};
 use qt_core::SymbolId;
 use qt_engine::{CommandEnvelope, EngineConfig, Event, EventEnvelope, Exchange};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -55,7 +55,14 @@ impl std::fmt::Debug for Replica {
     }
 }
 
+/// The group id (never joined) and `group` label of the replica's journal consumer.
+const REPLICA_GROUP: &str = "qt-replica";
+
 fn consumer(cfg: &KafkaConfig, what: &str) -> Result<BaseConsumer, NodeError> {
+    Ok(consumer_config(cfg, what).create()?)
+}
+
+fn consumer_config(cfg: &KafkaConfig, what: &str) -> rdkafka::ClientConfig {
     let mut c = rdkafka::ClientConfig::new();
     c.set("bootstrap.servers", &cfg.brokers)
         .set("client.id", format!("{}-{what}", cfg.client_id))
@@ -70,7 +77,7 @@ fn consumer(cfg: &KafkaConfig, what: &str) -> Result<BaseConsumer, NodeError> {
     for (k, v) in &cfg.extra {
         c.set(k, v);
     }
-    Ok(c.create()?)
+    c
 }
 
 impl Replica {
@@ -88,7 +95,12 @@ impl Replica {
             Some(s) => Exchange::restore(s)?,
             None => Exchange::new(engine),
         };
-        let tail = consumer(cfg, "replica")?;
+        // The journal tail reports `qt_kafka_consumer_lag` (its thread polls it).
+        let mut tail = consumer_config(cfg, "replica");
+        if !cfg.extra.contains_key("statistics.interval.ms") {
+            qt_bus_kafka::enable_lag_stats(&mut tail);
+        }
+        let tail: BaseConsumer<LagContext> = tail.create_with_context(LagContext::new(REPLICA_GROUP))?;
         let meta = Arc::new(consumer(cfg, "replica-meta")?);
         let (tx, rx) = std_mpsc::channel();
         let (events, _) = broadcast::channel(1024);
@@ -142,7 +154,7 @@ impl Replica {
 
 struct Worker {
     exchange: Exchange,
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<LagContext>,
     topic: String,
     partition: i32,
     /// Offset of the next journal record to apply.

@@ -8,6 +8,11 @@
 //!   values again, and records already applied are skipped by `(source, seq)`.
 //! - Redis down: the batch is retried with backoff and nothing is committed, `/ready` is
 //!   false meanwhile.
+//! - Redis keeps no data over a restart: when `positions:complete` is missing (checked
+//!   before writing each batch, and every second while idle), every position is first
+//!   rewritten from the PostgreSQL read model, then the marker set. Values older than the read model's that the backlog
+//!   of `executions` still holds are overwritten again by the newer records after them,
+//!   so the keys converge to the read model's positions.
 //! - Pre-trade checks (funds, limits, velocity, kill switch) stay in the matching shard's
 //!   engine, which is authoritative: a check here could only repeat them on older state.
 
@@ -47,9 +52,24 @@ pub async fn run(
     let mut consumer = EffectConsumer::new(&cfg.kafka, &group_id, &[executions.as_str()], Dedup::new())?;
     status.recovered.store(true, Ordering::Release);
     tracing::info!("risk: consuming executions");
+    let mut checked_at: Option<std::time::Instant> = None;
     loop {
         if *stop.borrow() {
             break;
+        }
+        if checked_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            match rebuild_if_lost(&cfg, &cache, &reader, &mut symbols).await {
+                Ok(()) => checked_at = Some(std::time::Instant::now()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "risk: cannot check or rebuild the positions in Redis; retrying");
+                    status.degraded.store(true, Ordering::Release);
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = stop.changed() => {}
+                    }
+                    continue;
+                }
+            }
         }
         let batch = tokio::select! {
             b = consumer.next_batch(1024, Duration::from_millis(200)) => b,
@@ -97,11 +117,13 @@ pub async fn run(
         }
         let mut delay = Duration::from_millis(100);
         'write: loop {
-            let mut failed = None;
-            for ((user, symbol), value) in &latest {
+            // First the positions Redis may have lost since the last check, then the batch's
+            // (newer) values over them.
+            let mut failed = rebuild_if_lost(&cfg, &cache, &reader, &mut symbols).await.err();
+            for ((user, symbol), value) in latest.iter().filter(|_| failed.is_none()) {
                 let name = symbols.get(symbol).cloned().unwrap_or_else(|| symbol.to_string());
                 if let Err(e) = cache.put_position(*user, &name, value).await {
-                    failed = Some(e);
+                    failed = Some(NodeError::from(e));
                     break;
                 }
             }
@@ -129,5 +151,31 @@ pub async fn run(
         }
     }
     status.stopped.store(true, Ordering::Release);
+    Ok(())
+}
+
+/// Rewrites every position from the read model when Redis lost them (see the contract).
+async fn rebuild_if_lost(
+    cfg: &NodeConfig,
+    cache: &RedisCache,
+    reader: &qt_store_postgres::PgReader,
+    symbols: &mut HashMap<u16, String>,
+) -> Result<(), NodeError> {
+    if cache.positions_complete().await? {
+        return Ok(());
+    }
+    let seq = reader.projected_seq(&cfg.node.shard).await?;
+    let rows = reader.all_positions().await?;
+    if rows.iter().any(|r| !symbols.contains_key(&r.symbol_id.0)) {
+        *symbols = reader.symbols().await?.into_iter().map(|r| (r.spec.id.0, r.spec.name)).collect();
+    }
+    for r in &rows {
+        let name = symbols.get(&r.symbol_id.0).cloned().unwrap_or_else(|| r.symbol_id.0.to_string());
+        let value = PositionValue { qty_lots: r.qty, cost: r.cost.to_string(), realized: r.realized.to_string(), seq };
+        cache.put_position(r.user_id.0, &name, &value).await?;
+    }
+    cache.mark_positions_complete().await?;
+    metrics::counter!("qt_risk_positions_rebuilt_total").increment(1);
+    tracing::info!(positions = rows.len(), seq, "risk: positions rewritten into Redis from the read model");
     Ok(())
 }

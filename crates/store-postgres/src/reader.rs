@@ -246,6 +246,28 @@ impl PgReader {
             .collect()
     }
 
+    /// Every user's positions (the risk role rebuilds its Redis copy from them).
+    pub async fn all_positions(&self) -> Result<Vec<PositionRow>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT user_id, symbol_id, qty, cost::TEXT, realized::TEXT FROM positions ORDER BY user_id, symbol_id",
+                &[],
+            )
+            .await?;
+        let big = |s: &str| s.parse::<i128>().map_err(|e| StoreError::Corrupt(format!("position amount {s:?}: {e}")));
+        rows.iter()
+            .map(|r| {
+                Ok(PositionRow {
+                    user_id: UserId(crate::from_sql(r.try_get(0)?)?),
+                    symbol_id: SymbolId(small(r.try_get(1)?)?),
+                    qty: r.try_get(2)?,
+                    cost: big(r.try_get(3)?)?,
+                    realized: big(r.try_get(4)?)?,
+                })
+            })
+            .collect()
+    }
+
     /// The latest public trades of a symbol, newest first.
     pub async fn trades(&self, symbol: SymbolId, limit: u32) -> Result<Vec<TradeRow>, StoreError> {
         let rows = self

@@ -12,14 +12,15 @@
 //!   (so `last_seq` never goes back and sequence numbers are never reused).
 
 use crate::error::{to_sql, StoreError};
+use crate::writer::{Durability, Writer};
 use qt_engine::ports::Journal;
 use qt_engine::CommandEnvelope;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-/// The journal on its own connection.
+/// The journal on its own connection, or the engine thread's shared one.
 #[derive(Debug)]
 pub struct SqliteJournal {
-    conn: Connection,
+    conn: Writer,
     /// Keeps the store (and its checkpointer) alive as long as this handle.
     _store: crate::Store,
     /// Reused encoding buffer: appends allocate nothing per command once warm.
@@ -27,7 +28,7 @@ pub struct SqliteJournal {
 }
 
 impl SqliteJournal {
-    pub(crate) fn new(conn: Connection, store: crate::Store) -> Self {
+    pub(crate) fn new(conn: Writer, store: crate::Store) -> Self {
         SqliteJournal { conn, _store: store, buf: Vec::with_capacity(512) }
     }
 
@@ -36,7 +37,8 @@ impl SqliteJournal {
     /// latest snapshot does not cover everything that would go (`seq - 1 > snapshot`).
     /// Returns how many commands were deleted.
     pub fn truncate_before(&mut self, seq: u64) -> Result<usize, StoreError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut conn = self.conn.lock_for(Durability::Full)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let snapshot: u64 = tx
             .query_row("SELECT max(seq) FROM snapshots", [], |r| r.get::<_, Option<i64>>(0))?
             .map_or(0, |v| u64::try_from(v).unwrap_or(0));
@@ -52,7 +54,7 @@ impl SqliteJournal {
 
     /// Sequence number of the first command still in the journal, `None` when empty.
     pub fn first_seq(&self) -> Result<Option<u64>, StoreError> {
-        let v: Option<i64> = self.conn.query_row("SELECT min(seq) FROM journal", [], |r| r.get(0))?;
+        let v: Option<i64> = self.conn.lock().query_row("SELECT min(seq) FROM journal", [], |r| r.get(0))?;
         v.map(|v| u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("journal seq {v}")))).transpose()
     }
 }
@@ -64,7 +66,8 @@ impl Journal for SqliteJournal {
         if batch.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut conn = self.conn.lock_for(Durability::Full)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut last: u64 = tx
             .prepare_cached("SELECT seq FROM journal ORDER BY seq DESC LIMIT 1")?
             .query_row([], |r| crate::error::get_u64(r, 0))
@@ -89,7 +92,8 @@ impl Journal for SqliteJournal {
 
     fn read_from(&self, from: u64, max: usize) -> Result<Vec<CommandEnvelope>, StoreError> {
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
-        let mut stmt = self.conn.prepare_cached("SELECT body FROM journal WHERE seq >= ?1 ORDER BY seq LIMIT ?2")?;
+        let conn = self.conn.lock();
+        let mut stmt = conn.prepare_cached("SELECT body FROM journal WHERE seq >= ?1 ORDER BY seq LIMIT ?2")?;
         let mut rows = stmt.query(params![to_sql(from)?, limit])?;
         let mut out = Vec::with_capacity(max.min(4096));
         while let Some(row) = rows.next()? {
@@ -102,6 +106,7 @@ impl Journal for SqliteJournal {
     fn last_seq(&self) -> Result<u64, StoreError> {
         Ok(self
             .conn
+            .lock()
             .prepare_cached("SELECT seq FROM journal ORDER BY seq DESC LIMIT 1")?
             .query_row([], |r| crate::error::get_u64(r, 0))
             .optional()?

@@ -3,8 +3,10 @@
 //!
 //! Contract:
 //! - One file, `<dir>/quanttrader.db`, in WAL mode. [`Store::open`] creates it and applies
-//!   the migrations; every other handle opens its own connection to it, so the engine
-//!   thread (journal, snapshots, projector) and the HTTP readers never share one.
+//!   the migrations; every other handle opens its own connection to it, except that
+//!   [`Store::engine_writers`] gives the engine thread's journal, snapshots and projector
+//!   one shared connection (its page cache survives their alternating commits). The
+//!   HTTP readers never share a connection with a writer.
 //! - [`SqliteJournal`] implements [`qt_engine::ports::Journal`]: one transaction per batch
 //!   with `synchronous=FULL`, so `append` returning `Ok` means the whole batch survives a
 //!   power cut (group commit: one WAL fsync per batch).
@@ -31,6 +33,7 @@ mod projector;
 mod reader;
 pub mod schema;
 mod snapshots;
+mod writer;
 
 pub use error::StoreError;
 pub use journal::SqliteJournal;
@@ -49,6 +52,7 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use writer::{Durability, Writer};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "quanttrader.db";
@@ -84,16 +88,6 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 /// Size the WAL file is truncated back to after a checkpoint has emptied it; without a
 /// limit it keeps its largest size forever.
 const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
-
-/// How durably a writer connection commits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Durability {
-    /// fsync the WAL on every commit: a commit that returned survives power loss.
-    Full,
-    /// fsync only at checkpoints: a commit survives a crash of the process, and the
-    /// journal's next FULL commit makes it durable too.
-    Normal,
-}
 
 /// Handle on `<dir>/quanttrader.db`: opens the connections of the other handles and
 /// runs the WAL checkpointer while any clone of it is alive.
@@ -146,19 +140,36 @@ impl Store {
 
     /// The command journal, on its own connection with `synchronous=FULL`.
     pub fn journal(&self) -> Result<SqliteJournal, StoreError> {
-        Ok(SqliteJournal::new(open_writer(&self.inner.path, Durability::Full)?, self.clone()))
+        Ok(SqliteJournal::new(self.writer(Durability::Full)?, self.clone()))
     }
 
     /// The snapshot store, on its own connection (`synchronous=FULL`: the journal may be
     /// truncated behind a snapshot, which then must be on disk).
     pub fn snapshots(&self) -> Result<SqliteSnapshots, StoreError> {
-        Ok(SqliteSnapshots::new(open_writer(&self.inner.path, Durability::Full)?, self.clone()))
+        Ok(SqliteSnapshots::new(self.writer(Durability::Full)?, self.clone()))
     }
 
     /// The read-model projector, on its own connection with `synchronous=NORMAL`: it is
     /// rebuilt from the journal after a crash, so it need not pay an fsync per batch.
     pub fn projector(&self) -> Result<Projector, StoreError> {
-        Projector::new(open_writer(&self.inner.path, Durability::Normal)?, self.clone())
+        Projector::new(self.writer(Durability::Normal)?, self.clone())
+    }
+
+    /// The journal, the snapshot store and the projector of the engine thread on ONE
+    /// connection (each still commits with its own durability): SQLite empties a
+    /// connection's page cache whenever another connection has written, so on separate
+    /// connections every journal commit cost the projector its cache (see `writer`).
+    pub fn engine_writers(&self) -> Result<(SqliteJournal, SqliteSnapshots, Projector), StoreError> {
+        let writer = self.writer(Durability::Full)?;
+        Ok((
+            SqliteJournal::new(writer.clone(), self.clone()),
+            SqliteSnapshots::new(writer.clone(), self.clone()),
+            Projector::new(writer, self.clone())?,
+        ))
+    }
+
+    fn writer(&self, durability: Durability) -> Result<Writer, StoreError> {
+        Ok(Writer::new(open_writer(&self.inner.path, durability)?, durability))
     }
 
     /// A pool of read-only connections for the query side.
@@ -178,14 +189,7 @@ fn open_writer(path: &Path, durability: Durability) -> Result<Connection, StoreE
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
-    conn.pragma_update(
-        None,
-        "synchronous",
-        match durability {
-            Durability::Full => "FULL",
-            Durability::Normal => "NORMAL",
-        },
-    )?;
+    Writer::set_up(&conn, durability)?;
     Ok(conn)
 }
 

@@ -35,6 +35,7 @@ use crate::model::{
     reject_http_status, variant_name, ExecutionRow, IdempotencyRow, OrderView, PlaceResponse, CANDLE_INTERVALS,
 };
 use crate::schema::{PROJECTED_SEQ_KEY, READ_MODEL_TABLES};
+use crate::writer::{Durability, Writer};
 use qt_core::{CancelReason, NewOrder, OrderId, OrderStatus, RejectReason, Side, SymbolId, SymbolSpec, UserId};
 use qt_engine::{Command, CommandEnvelope, Event, EventEnvelope};
 use rusqlite::types::Value;
@@ -53,7 +54,7 @@ pub struct Projected<'a> {
 /// Writes the read model; one per process, on the engine thread.
 #[derive(Debug)]
 pub struct Projector {
-    conn: Connection,
+    conn: Writer,
     /// Keeps the store (and its checkpointer) alive as long as this handle.
     _store: crate::Store,
     specs: Specs,
@@ -236,7 +237,7 @@ impl Scratch {
 }
 
 impl Projector {
-    pub(crate) fn new(conn: Connection, store: crate::Store) -> Result<Projector, StoreError> {
+    pub(crate) fn new(conn: Writer, store: crate::Store) -> Result<Projector, StoreError> {
         Ok(Projector { conn, _store: store, specs: Specs::default(), scratch: Scratch::default() })
     }
 
@@ -248,6 +249,7 @@ impl Projector {
         scratch.clear();
         // Kept through the flush (which clears the rest) for take_place_answers.
         scratch.answers.clear();
+        let mut conn = conn.lock_for(Durability::Normal)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let start = read_projected_seq(&tx)?;
         let mut last = start;
@@ -283,34 +285,37 @@ impl Projector {
         std::mem::take(&mut self.scratch.answers)
     }
 
-    /// [`crate::Reader::idempotency_at`] on the projector's own connection: its page cache
+    /// [`crate::Reader::idempotency_at`] on the projector's connection: its page cache
     /// holds what it just wrote, so the engine thread can check a key before journaling a
     /// place without the file reads a pooled reader pays after every write.
     pub fn idempotency_at(&self, user: UserId, key: &str, now_ts: i64) -> Result<Option<IdempotencyRow>, StoreError> {
-        crate::reader::query_idempotency(&self.conn, user, key, now_ts)
+        crate::reader::query_idempotency(&self.conn.lock(), user, key, now_ts)
     }
 
     /// An order and its fills as projected so far (any user's), on the projector's own
     /// connection; `None` when the id has no row.
     pub fn order_with_fills(&self, id: OrderId) -> Result<Option<(OrderView, Vec<ExecutionRow>)>, StoreError> {
-        let Some(order) = crate::reader::query_order(&self.conn, None, id)? else { return Ok(None) };
-        Ok(Some((order, crate::reader::query_order_fills(&self.conn, id)?)))
+        let conn = self.conn.lock();
+        let Some(order) = crate::reader::query_order(&conn, None, id)? else { return Ok(None) };
+        Ok(Some((order, crate::reader::query_order_fills(&conn, id)?)))
     }
 
     /// Sequence number of the last command projected, 0 when none.
     pub fn projected_seq(&self) -> Result<u64, StoreError> {
-        read_projected_seq(&self.conn)
+        read_projected_seq(&self.conn.lock())
     }
 
     /// Deletes every read-model row (not the journal, not snapshots) so the caller can
     /// rebuild by replaying the journal from seq 1.
     pub fn reset(&mut self) -> Result<(), StoreError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut conn = self.conn.lock_for(Durability::Normal)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for table in READ_MODEL_TABLES {
             tx.execute(&format!("DELETE FROM {table}"), [])?;
         }
         tx.execute("DELETE FROM meta WHERE key = ?1", [PROJECTED_SEQ_KEY])?;
         tx.commit()?;
+        drop(conn);
         self.specs.0.clear();
         Ok(())
     }
@@ -318,7 +323,9 @@ impl Projector {
     /// Deletes idempotency rows created before `ts` (nanoseconds since the epoch); the
     /// runtime calls it hourly with `now - 24 h`. Returns how many went.
     pub fn purge_idempotency_before(&mut self, ts: i64) -> Result<usize, StoreError> {
-        Ok(self.conn.prepare_cached("DELETE FROM idempotency WHERE created_ts < ?1")?.execute([ts])?)
+        let conn = self.conn.lock_for(Durability::Normal)?;
+        let deleted = conn.prepare_cached("DELETE FROM idempotency WHERE created_ts < ?1")?.execute([ts])?;
+        Ok(deleted)
     }
 }
 

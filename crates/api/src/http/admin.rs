@@ -1,21 +1,27 @@
-//! Admin endpoints: create users (their API key is shown once) and fund them.
+//! Admin endpoints: create users (their API key is shown once), fund them, and read the
+//! ledger's totals.
 //!
 //! Contract: only the admin token; a user name is 1 to 64 characters of letters, digits,
 //! `-`, `_` and `.`, unique (409 `USER_EXISTS`); deposits are positive decimal strings
-//! exact at the asset's scale.
+//! exact at the asset's scale. `GET /api/admin/ledger` answers from the engine (in the
+//! distributed mode its replica, as every engine query): per asset, the sum over every
+//! account and the fee account, the fee account, deposits minus withdrawals, and whether
+//! the first equals the last.
 
 use super::error::ApiError;
 use super::extract::{Admin, JsonBody};
 use super::views::{BalanceJson, CreatedUser};
 use super::{created, AppState};
 use crate::app::{key_hash, random_token};
+use crate::runtime::{Answer, Query};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use qt_core::money::parse_scaled;
+use axum::Json;
+use qt_core::money::{format_scaled, parse_scaled};
 use qt_core::{Amount, RejectReason, UserId};
 use qt_engine::{Command, CommandMeta, Event};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -119,4 +125,50 @@ pub async fn deposit(
         }
     }
     Err(ApiError::internal("deposit", "no balance event"))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerAsset {
+    pub asset: String,
+    /// Every account's available + reserved, plus the fee account.
+    pub total: String,
+    /// The fee account (fees net of maker rebates).
+    pub fees: String,
+    /// Deposits minus withdrawals.
+    pub net_deposits: String,
+    /// `total` equals `net_deposits`.
+    pub conserves: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerTotals {
+    pub assets: Vec<LedgerAsset>,
+}
+
+#[utoipa::path(get, path = "/api/admin/ledger", tag = "admin",
+    responses((status = 200, description = "The ledger's totals per asset", body = LedgerTotals),
+        (status = 401, description = "No token", body = super::error::ErrorBody),
+        (status = 403, description = "Not the admin token", body = super::error::ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn ledger(State(state): State<AppState>, _: Admin) -> Result<Json<LedgerTotals>, ApiError> {
+    let Answer::Ledger { totals, fees, net_flows } = state.engine.query(Query::Ledger).await? else {
+        return Err(ApiError::internal("unexpected engine answer", "ledger"));
+    };
+    let assets = state
+        .markets
+        .assets
+        .iter()
+        .map(|a| {
+            let i = a.id.0 as usize;
+            let (total, net) = (totals.get(i).copied().unwrap_or(0), net_flows.get(i).copied().unwrap_or(0));
+            LedgerAsset {
+                asset: a.code.clone(),
+                total: format_scaled(total, a.scale, 2),
+                fees: format_scaled(i128::from(fees.get(i).copied().unwrap_or(0)), a.scale, 2),
+                net_deposits: format_scaled(net, a.scale, 2),
+                conserves: total == net,
+            }
+        })
+        .collect();
+    Ok(Json(LedgerTotals { assets }))
 }

@@ -247,6 +247,7 @@ pub fn router(state: AppState, config: &RunConfig) -> Router {
         .route("/market-data/candles/{symbol}", get(market::candles))
         .route("/admin/users", post(admin::create_user))
         .route("/admin/users/{id}/deposits", post(admin::deposit))
+        .route("/admin/ledger", get(admin::ledger))
         .fallback(api_not_found);
     let mut app = Router::new()
         .nest("/api", api)

@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
         orders::place, orders::list, orders::get_one, orders::cancel, orders::mass_cancel, orders::amend,
         account::executions, account::balances, account::positions, account::limits, account::validate,
         market::symbols, market::price, market::orderbook, market::trades, market::candles,
-        admin::create_user, admin::deposit,
+        admin::create_user, admin::deposit, admin::ledger,
         system::health, system::ready, system::metrics,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, views::OrderJson, views::ExecutionJson)),
