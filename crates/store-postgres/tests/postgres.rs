@@ -5,7 +5,9 @@
 use qt_core::{OrderStatus, Side, UserId};
 use qt_engine::ports::SnapshotStore as _;
 use qt_engine::{Command, CommandEnvelope, CommandMeta, EngineConfig, EventEnvelope, Exchange};
-use qt_store_postgres::{OrderFilter, PgConfig, PgStore, Projected, StatusFilter, StoreError, SyncSnapshotStore};
+use qt_store_postgres::{
+    Ingress, OrderFilter, PgConfig, PgStore, Projected, StatusFilter, StoreError, SyncSnapshotStore,
+};
 use qt_testkit::fixtures::{reference_data, BTC_USD, UNIT, USD};
 use qt_testkit::workload::{Workload, WorkloadSpec};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -31,7 +33,7 @@ async fn store(url: String) -> PgStore {
     let schema = format!("t{}_{nanos}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
     let s =
         PgStore::connect(&PgConfig { schema: Some(schema), max_connections: 4, ..PgConfig::with_url(url) }).unwrap();
-    assert_eq!(s.migrate().await.unwrap(), vec![1]);
+    assert_eq!(s.migrate().await.unwrap(), vec![1, 2]);
     s
 }
 
@@ -514,4 +516,40 @@ async fn the_projector_hands_over_stored_place_answers_and_changed_orders() {
     // Projected again (a replay): nothing to hand over.
     p.project("matching-0", &projected(&later)).await.unwrap();
     assert!(p.take_changed_orders().is_empty() && p.take_place_answers().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_keep_their_ingress_watermarks_and_older_ones_have_none() {
+    let Some(url) = database_url("snapshots_keep_their_ingress_watermarks_and_older_ones_have_none") else { return };
+    let s = store(url).await;
+    let mut ex = Exchange::new(EngineConfig::default());
+    run(&mut ex, setup_commands());
+    let snaps = s.snapshots("matching-0");
+    let ingress: Ingress =
+        [("orders/0@t.orders/0".to_string(), 41), ("orders/1@t.orders/2".to_string(), u64::MAX)].into();
+    snaps.save_with_ingress(&ex.snapshot(), Some(&ingress)).await.unwrap();
+    let (snap, got) = snaps.latest_with_ingress().await.unwrap().unwrap();
+    assert_eq!(snap, ex.snapshot());
+    assert_eq!(got, Some(ingress), "stored with the snapshot, u64 exactly");
+    assert_eq!(snaps.latest_async().await.unwrap().unwrap(), ex.snapshot(), "the engine's port reads it too");
+    // Saved with empty watermarks: Some(empty), not None.
+    snaps.save_with_ingress(&ex.snapshot(), Some(&Ingress::new())).await.unwrap();
+    assert_eq!(snaps.latest_with_ingress().await.unwrap().unwrap().1, Some(Ingress::new()));
+    // Saved through the engine's port (no watermarks), or by a version before the column:
+    // None, so that recovery knows it does not have them.
+    snaps.save_async(&ex.snapshot()).await.unwrap();
+    assert_eq!(snaps.latest_with_ingress().await.unwrap().unwrap().1, None);
+    let mut next = ex.snapshot();
+    next.last_cmd_seq += 1;
+    let c = s.pool().get().await.unwrap();
+    c.execute(
+        "INSERT INTO snapshots (shard, seq, hash, body) VALUES ('matching-0', $1, $2, $3)",
+        &[&(next.last_cmd_seq as i64), &next.hash().unwrap(), &next.to_bytes().unwrap()],
+    )
+    .await
+    .unwrap();
+    let (snap, got) = snaps.latest_with_ingress().await.unwrap().unwrap();
+    assert_eq!((snap.last_cmd_seq, got), (next.last_cmd_seq, None), "a row written as before the migration");
+    c.execute("UPDATE snapshots SET ingress = '[1]'::JSONB WHERE shard = 'matching-0'", &[]).await.unwrap();
+    assert!(matches!(snaps.latest_with_ingress().await, Err(StoreError::Corrupt(_))), "watermarks that do not parse");
 }
