@@ -47,6 +47,12 @@ pub struct NodeSettings {
     pub claim_ttl_s: u64,
     /// How often dependencies are probed for `/ready`.
     pub probe_ms: u64,
+    /// How often the matching role deletes the idempotency answers older than 24 h from
+    /// PostgreSQL (the readers ignore them already; this keeps the table bounded).
+    pub idempotency_purge_every_s: u64,
+    /// Most rows one purge statement deletes (short statements, short row locks; a purge
+    /// runs statements until one deletes fewer).
+    pub idempotency_purge_batch: u64,
 }
 
 impl Default for NodeSettings {
@@ -59,6 +65,8 @@ impl Default for NodeSettings {
             snapshot_every: 10_000,
             claim_ttl_s: 60,
             probe_ms: 1_000,
+            idempotency_purge_every_s: 3_600,
+            idempotency_purge_batch: 10_000,
         }
     }
 }
@@ -156,6 +164,9 @@ impl NodeConfig {
         }
         if dist.node.batch_max == 0 || dist.node.snapshot_every == 0 {
             invalid.push("node.batch_max and node.snapshot_every must be positive".into());
+        }
+        if dist.node.idempotency_purge_every_s == 0 || dist.node.idempotency_purge_batch == 0 {
+            invalid.push("node.idempotency_purge_every_s and node.idempotency_purge_batch must be positive".into());
         }
         if !invalid.is_empty() {
             return Err(NodeConfigError::Invalid(invalid.join("; ")));

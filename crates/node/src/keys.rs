@@ -21,13 +21,21 @@
 //!   when the first place was not projected at the check, the row read once this batch is
 //!   projected. The intake compares the stored request hash with its own (409
 //!   `IDEMPOTENCY_CONFLICT` for another body).
-//! - The window is the API's: 24 h. A key whose answer is older may be used again (the
-//!   projector keeps the first answer stored under a key until it is purged).
+//! - The window is the API's: 24 h. A key whose answer is older is a fresh key: the check
+//!   does not see the old answer, the place is journaled, and the projector replaces the
+//!   expired row with the new answer (never a live one), so the reply and every later
+//!   replay carry the new order.
+//! - The matching role deletes the expired rows every `node.idempotency_purge_every_s`
+//!   ([`purge_expired`]: statements of at most `node.idempotency_purge_batch` rows, logged,
+//!   counted in `qt_idempotency_purged_total`). Correctness does not depend on it (readers
+//!   ignore expired rows, the projector replaces them); it keeps the table bounded.
 
 use qt_core::UserId;
 use qt_engine::{Command, CommandMeta};
-use qt_store_postgres::IdempotencyRow;
+use qt_store_postgres::{IdempotencyRow, Projector};
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 /// `(user, Idempotency-Key)`.
 pub type Key = (u64, String);
@@ -84,6 +92,49 @@ impl<'a> KeyCheck<'a> {
     /// The keys this batch took: the in-flight keys of the next batch's check.
     pub fn into_taken(self) -> HashSet<Key> {
         self.taken
+    }
+}
+
+/// Deletes the expired idempotency answers every `every` (the first time at once) until
+/// `stop`; see the module contract.
+pub async fn purge_expired(projector: Projector, every: Duration, batch: u64, mut stop: watch::Receiver<bool>) {
+    let limit = i64::try_from(batch).unwrap_or(i64::MAX).max(1);
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        let timer = Instant::now();
+        let mut purged = 0u64;
+        loop {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+            match projector.purge_idempotency_expired(now, limit).await {
+                Ok(n) => {
+                    purged += n;
+                    metrics::counter!("qt_idempotency_purged_total").increment(n);
+                    if n < batch || *stop.borrow() {
+                        break;
+                    }
+                    // Leave the projector's transactions room between statements.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => {
+                    // Harmless to leave for the next round: readers ignore expired rows.
+                    tracing::warn!(error = %e, purged, "purging expired idempotency answers failed; next round retries");
+                    metrics::counter!("qt_idempotency_purge_failures_total").increment(1);
+                    break;
+                }
+            }
+        }
+        metrics::histogram!("qt_idempotency_purge_seconds").record(timer.elapsed().as_secs_f64());
+        tracing::info!(purged, millis = timer.elapsed().as_millis() as u64, "expired idempotency answers purged");
     }
 }
 

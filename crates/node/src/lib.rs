@@ -366,6 +366,14 @@ pub async fn serve(
         })
         .await?;
         m.list_markets(&stop_rx).await?;
+        // Keys older than 24 h are free again (crate::keys); their rows only take space.
+        let every = Duration::from_secs(cfg.node.idempotency_purge_every_s);
+        tasks.push(tokio::spawn(keys::purge_expired(
+            pg.projector(),
+            every,
+            cfg.node.idempotency_purge_batch,
+            stop_rx.clone(),
+        )));
         let stop = stop_rx.clone();
         tasks.push(tokio::spawn(async move {
             if let Err(e) = m.run(dedup, stop).await {

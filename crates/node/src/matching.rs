@@ -6,7 +6,10 @@
 //!   model has caught up with it, else from scratch), then the shard's journal (a partition
 //!   of `commands.matching`) after it. Replayed commands are projected again (the projector
 //!   skips what it holds) and their events published again (consumers de-duplicate by
-//!   `(source, seq)`), so a crash at any point leaves nothing missing downstream.
+//!   `(source, seq)`), so a crash at any point leaves nothing missing downstream. The
+//!   `orders` de-duplication starts from the snapshot's ingress watermarks advanced by the
+//!   replayed journal (a snapshot without them, from an older version, seeds nothing and
+//!   is logged).
 //! - Markets of the configuration that are not listed yet are listed at start, through the
 //!   same path as every command.
 //! - Then, per batch of `orders` requests: check the idempotency keys of its places (one
@@ -27,10 +30,16 @@
 //!   committed then. A request is marked seen as soon as it is journaled, so a redelivery
 //!   before its offset is committed is skipped.
 //! - Each journaled command carries `meta.ingress` (`stream#seq` of the request in
-//!   `orders`): after a crash between the journal write and the offset commit, the
+//!   `orders`), and the shard keeps per stream the highest one applied (its ingress
+//!   watermarks): after a crash between the journal write and the offset commit, the
 //!   redelivered requests are recognised and skipped, so a request is applied once.
-//! - A snapshot every `node.snapshot_every` commands, after the offsets are committed, and
-//!   at shutdown; none while a batch's effects were left undone.
+//! - A snapshot every `node.snapshot_every` commands and at shutdown, saved with the
+//!   ingress watermarks of the same state; none while a batch's effects were left undone.
+//!   The offsets are committed (synchronously) before, so a restart has little to
+//!   redeliver, but correctness does not rest on that commit: a snapshot may cover
+//!   requests whose offsets are not committed (after a consumer replacement the first
+//!   batch may hold only part of the redelivered requests), and the watermarks recognise
+//!   them although the journal before the snapshot is not replayed.
 //! - An `orders` consumer that hit a fatal error (a static member fenced after a broker
 //!   restart never consumes again) is replaced, between batches (none in flight), by one
 //!   that carries its de-duplication state, so the requests redelivered from the last
@@ -49,7 +58,7 @@ use qt_bus_kafka::{
 use qt_core::{SymbolId, UserId};
 use qt_engine::{Command, CommandEnvelope, CommandMeta, EngineConfig, EventEnvelope, Exchange};
 use qt_store_postgres::{
-    ChangedOrder, IdempotencyRow, PgReader, PgSnapshotStore, PgStore, PlaceAnswer, Projected, Projector,
+    ChangedOrder, IdempotencyRow, Ingress, PgReader, PgSnapshotStore, PgStore, PlaceAnswer, Projected, Projector,
 };
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -120,6 +129,10 @@ pub struct Matching {
     source: String,
     ids: Sequencer,
     since_snapshot: u64,
+    /// The ingress watermarks of `exchange`'s state: per `orders` stream, the highest
+    /// request seq journaled and applied. Saved with each snapshot, because recovery
+    /// replays only the journal after it (see [`recovered_dedup`]).
+    ingress: Ingress,
 }
 
 impl std::fmt::Debug for Matching {
@@ -188,17 +201,26 @@ impl Matching {
         let mut projector = pg.projector();
         let projected = projector.projected_seq(&source).await?;
         let engine = EngineConfig { risk_enabled: cfg.run.engine.risk_enabled, ..EngineConfig::default() };
-        let (mut exchange, snapshot_seq) = match snapshots.latest_async().await? {
+        let (mut exchange, snapshot_seq, mut ingress) = match snapshots.latest_with_ingress().await? {
             // The read model is behind the snapshot: replay from the start so that the
             // projector sees every command it misses.
-            Some(snap) if snap.last_cmd_seq <= projected => {
+            Some((snap, watermarks)) if snap.last_cmd_seq <= projected => {
                 let seq = snap.last_cmd_seq;
-                (Exchange::restore(snap)?, Some(seq))
+                let ingress = watermarks.unwrap_or_else(|| {
+                    // Saved by an older version: only the journal after it is known, as
+                    // before; the next snapshot carries them.
+                    tracing::warn!(
+                        snapshot_seq = seq,
+                        "the snapshot has no ingress watermarks: requests it covers whose offsets were not \
+                         committed would not be recognised if redelivered"
+                    );
+                    Ingress::new()
+                });
+                (Exchange::restore(snap)?, Some(seq), ingress)
             }
-            _ => (Exchange::new(engine), None),
+            _ => (Exchange::new(engine), None, Ingress::new()),
         };
         let mut sink = KafkaEventSink::new(&cfg.kafka, producer.clone(), source.clone(), 0);
-        let mut dedup = Dedup::new();
         let mut replayed = 0u64;
         let mut events = Vec::new();
         loop {
@@ -212,11 +234,7 @@ impl Matching {
                 let start = events.len();
                 exchange.apply(env, &mut events);
                 ranges.push(start..events.len());
-                if let Some((stream, seq)) =
-                    env.meta.as_ref().and_then(|m| m.ingress.as_deref()).and_then(parse_ingress)
-                {
-                    dedup.seed(stream, seq);
-                }
+                advance_ingress(&mut ingress, env);
             }
             let items: Vec<Projected<'_>> = batch
                 .iter()
@@ -228,6 +246,7 @@ impl Matching {
             replayed += batch.len() as u64;
         }
         let last_seq = journal.last_seq_async().await?.max(exchange.last_cmd_seq());
+        let dedup = recovered_dedup(&ingress);
         tracing::info!(
             shard = %source,
             snapshot_seq,
@@ -258,6 +277,7 @@ impl Matching {
             reader: pg.reader(),
             status,
             source,
+            ingress,
         };
         Ok((m, dedup))
     }
@@ -302,7 +322,8 @@ impl Matching {
     /// Journals, applies, projects, publishes and replies to one batch. False when asked
     /// to stop before the batch was durable (nothing of it was replied).
     async fn process(&mut self, pending: Vec<Pending>, stop: &watch::Receiver<bool>) -> bool {
-        let Some(applied) = journal_and_apply(&mut self.exchange, &self.journal, &self.status, pending, stop).await
+        let Some(applied) =
+            journal_and_apply(&mut self.exchange, &mut self.ingress, &self.journal, &self.status, pending, stop).await
         else {
             return false;
         };
@@ -327,7 +348,9 @@ impl Matching {
             return;
         }
         let timer = Instant::now();
-        match self.snapshots.save_async(&self.exchange.snapshot()).await {
+        // With the ingress watermarks of the same state: a restart from this snapshot then
+        // recognises every request it covers, committed offset or not.
+        match self.snapshots.save_with_ingress(&self.exchange.snapshot(), Some(&self.ingress)).await {
             Ok(()) => {
                 self.since_snapshot = 0;
                 metrics::histogram!("qt_snapshot_seconds").record(timer.elapsed().as_secs_f64());
@@ -341,9 +364,9 @@ impl Matching {
         }
     }
 
-    /// Commits the last batch's offsets synchronously, then snapshots: a snapshot never
-    /// covers a request whose offset may still be uncommitted (it would be redelivered
-    /// and not recognised, the journal before the snapshot not being replayed).
+    /// Commits the last batch's offsets synchronously, then snapshots, so that a restart
+    /// from the snapshot has little to redeliver. What it covers beyond the committed
+    /// offsets is recognised by the snapshot's ingress watermarks.
     async fn confirmed_snapshot(
         &mut self,
         consumer: &mut EffectConsumer,
@@ -387,8 +410,7 @@ impl Matching {
         tracing::info!(shard = %self.source, "matching: consuming orders");
         let mut idle_since = Instant::now();
         // The last batch whose offsets were committed without waiting for the broker: a
-        // snapshot first commits it synchronously (recovery seeds the ingress
-        // de-duplication only from the journal after the snapshot).
+        // snapshot first commits it synchronously (less to redeliver after a restart).
         let mut unconfirmed: Vec<Received> = Vec::new();
         // Pipelined: the effects of batch N (projection, replies, events) run while batch
         // N+1 is polled, journaled and applied; those of N+1 start once N's are durable,
@@ -408,9 +430,9 @@ impl Matching {
                 break;
             }
             let prev = inflight.take();
-            let Matching { cfg, exchange, journal, effects, reader, status, ids, .. } = &mut self;
+            let Matching { cfg, exchange, journal, effects, reader, status, ids, ingress, .. } = &mut self;
             let no_keys = HashSet::new();
-            let shard = Shard { exchange, journal, reader, status, ids };
+            let shard = Shard { exchange, ingress, journal, reader, status, ids };
             let (durable, step) = tokio::join!(
                 async {
                     match &prev {
@@ -454,8 +476,8 @@ impl Matching {
                     awaiting_batch = false;
                 }
             }
-            // Not while awaiting a batch: a snapshot postponed before the replacement (its
-            // commit failed) would otherwise cover records whose offsets nobody committed.
+            // Not while awaiting a batch: the snapshot's commit would come from a static
+            // member that has not joined yet (fenced again).
             if self.since_snapshot >= self.cfg.node.snapshot_every && !awaiting_batch {
                 if let Some(b) = inflight.take() {
                     if !self.effects.run(&b, &stop).await {
@@ -534,6 +556,7 @@ enum Step {
 /// What [`next_step`] works on.
 struct Shard<'a> {
     exchange: &'a mut Exchange,
+    ingress: &'a mut Ingress,
     journal: &'a Arc<KafkaJournal>,
     reader: &'a PgReader,
     status: &'a EngineStatus,
@@ -551,7 +574,7 @@ async fn next_step(
     inflight_keys: &HashSet<Key>,
     stop: &mut watch::Receiver<bool>,
 ) -> Step {
-    let Shard { exchange, journal, reader, status, ids } = shard;
+    let Shard { exchange, ingress, journal, reader, status, ids } = shard;
     let poll = Instant::now();
     let batch = tokio::select! {
         b = consumer.next_batch(batch_max, Duration::from_millis(100)) => b,
@@ -612,7 +635,7 @@ async fn next_step(
     if !replayed.is_empty() {
         metrics::counter!("qt_orders_key_replayed_total").increment(replayed.len() as u64);
     }
-    let Some(mut applied) = journal_and_apply(exchange, journal, status, pending, stop).await else {
+    let Some(mut applied) = journal_and_apply(exchange, ingress, journal, status, pending, stop).await else {
         return Step::Stop;
     };
     // Journaled: a redelivery of these requests from now on is a duplicate.
@@ -629,10 +652,12 @@ fn now_ns() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
-/// Journals a batch (acknowledged by all in-sync replicas), then applies it. None when
-/// asked to stop before the journal took it (nothing of it was applied).
+/// Journals a batch (acknowledged by all in-sync replicas), then applies it, advancing the
+/// ingress watermarks with it. None when asked to stop before the journal took it (nothing
+/// of it was applied).
 async fn journal_and_apply(
     exchange: &mut Exchange,
+    ingress: &mut Ingress,
     journal: &Arc<KafkaJournal>,
     status: &EngineStatus,
     pending: Vec<Pending>,
@@ -661,6 +686,7 @@ async fn journal_and_apply(
         let start = applied.events.len();
         exchange.apply(env, &mut applied.events);
         applied.ranges.push(start..applied.events.len());
+        advance_ingress(ingress, env);
     }
     applied.envs = envs;
     Some(applied)
@@ -839,9 +865,56 @@ fn parse_ingress(s: &str) -> Option<(String, u64)> {
     Some((stream.to_string(), seq.parse().ok()?))
 }
 
+/// Advances the ingress watermarks past `env`'s request (`meta.ingress`), if it has one.
+fn advance_ingress(ingress: &mut Ingress, env: &CommandEnvelope) {
+    if let Some((stream, seq)) = env.meta.as_ref().and_then(|m| m.ingress.as_deref()).and_then(parse_ingress) {
+        let last = ingress.entry(stream).or_insert(0);
+        *last = (*last).max(seq);
+    }
+}
+
+/// The `orders` de-duplication a recovered shard starts with: the watermarks of its
+/// snapshot advanced by the journal replayed after it. Not the journal alone: a snapshot
+/// may cover requests whose `orders` offsets were never committed (e.g. taken after a
+/// replaced consumer's first batch, which held only part of the redelivered requests),
+/// and their journal entries, before the snapshot, are not replayed.
+fn recovered_dedup(ingress: &Ingress) -> Dedup {
+    let mut dedup = Dedup::new();
+    for (stream, seq) in ingress {
+        dedup.seed(stream.clone(), *seq);
+    }
+    dedup
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_ingress(seq: u64, ingress: Option<&str>) -> CommandEnvelope {
+        let mut env = CommandEnvelope::new(seq, 0, Command::CreateUser { user: UserId(seq), limits: None });
+        env.meta = Some(Box::new(CommandMeta { ingress: ingress.map(str::to_string), ..CommandMeta::default() }));
+        env
+    }
+
+    /// The case of a snapshot taken after a replaced consumer's first batch: it applied
+    /// requests up to `s#7` whose offsets were never committed, and the journal after it
+    /// holds nothing of stream `s`. Seeded from that journal alone, `s#5..=7` redelivered
+    /// would be applied a second time.
+    #[test]
+    fn recovery_recognises_what_the_snapshot_covers_and_what_the_journal_after_it_adds() {
+        let mut ingress: Ingress = [("s".to_string(), 7), ("t".to_string(), 2)].into();
+        for env in [with_ingress(10, Some("t#3")), with_ingress(11, None), with_ingress(12, Some("u#1"))] {
+            advance_ingress(&mut ingress, &env);
+        }
+        let d = recovered_dedup(&ingress);
+        assert!(d.is_duplicate("s", 5) && d.is_duplicate("s", 7), "covered by the snapshot only");
+        assert!(!d.is_duplicate("s", 8));
+        assert!(d.is_duplicate("t", 3) && !d.is_duplicate("t", 4), "the journal after the snapshot");
+        assert!(d.is_duplicate("u", 1) && !d.is_duplicate("v", 1));
+        // A watermark never goes back.
+        advance_ingress(&mut ingress, &with_ingress(13, Some("s#6")));
+        assert_eq!(ingress["s"], 7);
+    }
 
     #[test]
     fn ingress_round_trips() {

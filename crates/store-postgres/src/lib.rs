@@ -9,7 +9,8 @@
 //!   is refused (released migrations are never edited).
 //! - [`Projector`] folds applied commands and their events into the read model in ONE
 //!   transaction per batch, idempotent by `(source, seq)` (see its module).
-//! - [`PgSnapshotStore`] implements the engine's `SnapshotStore` per shard.
+//! - [`PgSnapshotStore`] implements the engine's `SnapshotStore` per shard, and keeps a
+//!   matching shard's ingress watermarks with its snapshot.
 //! - [`PgReader`] answers the API's queries with the same names, arguments, row types
 //!   (re-exported from `qt_store_sqlite`) and paging as the all-in-one SQLite read model
 //!   (`qt_store_sqlite::Reader`), so the API serves both with one set of types.
@@ -31,7 +32,7 @@ mod snapshots;
 pub use model::*;
 pub use projector::{ChangedOrder, PlaceAnswer, Projected, Projector};
 pub use reader::{OrderFilter, PgReader, StatusFilter, IDEMPOTENCY_TTL_NS, MAX_PAGE};
-pub use snapshots::{PgSnapshotStore, SyncSnapshotStore, SNAPSHOTS_KEPT};
+pub use snapshots::{Ingress, PgSnapshotStore, SyncSnapshotStore, SNAPSHOTS_KEPT};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use serde::Deserialize;
@@ -137,8 +138,10 @@ pub struct Migration {
 }
 
 /// Append-only: a schema change is a new file and a new entry.
-pub const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "init", sql: include_str!("../migrations/0001_init.sql") }];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "init", sql: include_str!("../migrations/0001_init.sql") },
+    Migration { version: 2, name: "snapshot_ingress", sql: include_str!("../migrations/0002_snapshot_ingress.sql") },
+];
 
 /// Advisory lock key serializing migrations across processes ("qtmigr" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7174_6d69_6772;

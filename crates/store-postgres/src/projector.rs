@@ -14,6 +14,12 @@
 //!   positions as the absolute values of their last change (coalesced per batch), users
 //!   and idempotency answers from the command's `meta`. A name or key hash already taken
 //!   is stored as NULL rather than failing the batch.
+//! - Idempotency answers: the first keyed place stores its answer under `(user, key)`; a
+//!   later place with the same key replaces it only when the stored answer had expired at
+//!   that place's time (created [`IDEMPOTENCY_TTL_NS`] or more before it: the readers'
+//!   24 h window, so the shard's key check had let it through as a fresh key), never a
+//!   live one. Judged by the commands' own times, so a replay decides the same way.
+//!   [`Projector::purge_idempotency_expired`] deletes expired rows in bounded batches.
 //! - [`Projector::take_place_answers`] hands over, after a committed batch, the answers of
 //!   its keyed places that became the stored answer of their key (as the SQLite projector
 //!   does), so the matching shard can reply with them and the intake need not read them
@@ -29,7 +35,7 @@ use crate::model::{
     execution_from_row, order_from_row, reject_http_status, variant_name, ExecutionRow, OrderView, PlaceResponse,
     CANDLE_INTERVALS, EXECUTION_COLUMNS, ORDER_COLUMNS,
 };
-use crate::{to_sql, StoreError};
+use crate::{to_sql, StoreError, IDEMPOTENCY_TTL_NS};
 use deadpool_postgres::{Pool, Transaction};
 use futures_util::future::try_join_all;
 use qt_core::{CancelReason, NewOrder, OrderId, OrderStatus, RejectReason, SymbolId, SymbolSpec};
@@ -118,12 +124,35 @@ struct Scratch {
     balances: BTreeMap<(u64, u16), (i64, i64, i64)>,
     positions: BTreeMap<(u64, u16), (i64, i128, i128, i64)>,
     candles: BTreeMap<(u16, u32, i64), CandleAcc>,
+    /// At most one per `(user, key)` (see [`Scratch::keep_answer`]).
     idempotency: Vec<IdempotencyOut>,
+    /// Index in `idempotency` of each `(user, key)`.
+    idempotency_at: HashMap<(i64, String), usize>,
     /// Quote and fee totals of the current command's trades waiting for `OrderFilled`.
     pending_fills: Vec<(OrderId, i64, i64)>,
 }
 
 impl Scratch {
+    /// Keeps `answer` as the batch's answer for its key unless the batch already has a
+    /// live one (a later place with a key replaces an earlier one only once that one has
+    /// expired, the same rule as against the table). One row per key also keeps the
+    /// upsert from touching a row twice. Only a batch spanning 24 h (a long replay) has
+    /// an earlier answer replaced here; that place's answer is then not handed over.
+    fn keep_answer(&mut self, answer: IdempotencyOut) {
+        match self.idempotency_at.entry((answer.user, answer.key.clone())) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(self.idempotency.len());
+                self.idempotency.push(answer);
+            }
+            std::collections::hash_map::Entry::Occupied(slot) => {
+                let kept = &mut self.idempotency[*slot.get()];
+                if expired_at(kept.ts, answer.ts) {
+                    *kept = answer;
+                }
+            }
+        }
+    }
+
     /// Applies `f` to a new order's row or `g` to an older order's delta; `ts` and `seq`
     /// become the order's last change.
     fn touch(&mut self, id: OrderId, ts: i64, seq: i64, f: impl FnOnce(&mut OrderView), g: impl FnOnce(&mut Delta)) {
@@ -279,6 +308,25 @@ impl Projector {
     pub async fn purge_idempotency_before(&self, ts: i64) -> Result<u64, StoreError> {
         let client = self.pool.get().await?;
         Ok(client.execute("DELETE FROM idempotency WHERE created_ts < $1", &[&ts]).await?)
+    }
+
+    /// Deletes at most `limit` idempotency rows expired at `now_ts` (ns since the epoch:
+    /// created [`IDEMPOTENCY_TTL_NS`] or more before it, the rows no reader returns any
+    /// more), oldest first; returns how many. One short statement, so the caller bounds
+    /// how long it holds locks and loops until fewer than `limit` went.
+    pub async fn purge_idempotency_expired(&self, now_ts: i64, limit: i64) -> Result<u64, StoreError> {
+        let client = self.pool.get().await?;
+        let before = now_ts.saturating_sub(IDEMPOTENCY_TTL_NS);
+        // The outer `created_ts` condition is checked again on a row a projector replaced
+        // meanwhile (PostgreSQL re-evaluates it on the newest version), so a key reused
+        // since the inner scan (now live) is never deleted.
+        Ok(client
+            .execute(
+                "DELETE FROM idempotency WHERE created_ts <= $1 AND (user_id, key) IN \
+                 (SELECT user_id, key FROM idempotency WHERE created_ts <= $1 ORDER BY created_ts LIMIT $2)",
+                &[&before, &limit.max(0)],
+            )
+            .await?)
     }
 
     async fn spec<'a>(
@@ -582,7 +630,7 @@ async fn project_command(
                 },
             };
             let status = i32::from(rejected_place.map_or(201, reject_http_status));
-            scratch.idempotency.push(IdempotencyOut {
+            scratch.keep_answer(IdempotencyOut {
                 user: to_sql(o.user.0)?,
                 key: key.to_string(),
                 request_hash,
@@ -615,6 +663,13 @@ fn take_pending(pending: &mut Vec<(OrderId, i64, i64)>, order: OrderId) -> (i64,
         }
     });
     (quote, fee)
+}
+
+/// Whether an idempotency answer created at `created_ts` has expired at `at` (both ns
+/// since the epoch): the complement of the readers' "younger than 24 h" (`created_ts >
+/// at - TTL`), so a key is either answered from the table or free to store anew.
+fn expired_at(created_ts: i64, at: i64) -> bool {
+    created_ts <= at.saturating_sub(IDEMPOTENCY_TTL_NS)
 }
 
 fn reason_name<T: serde::Serialize>(r: Option<&T>) -> Option<String> {
@@ -765,16 +820,22 @@ async fn flush(tx: &Transaction<'_>, s: &Scratch, offset: Option<(&str, i64)>) -
         let body: Vec<&str> = i.iter().map(|x| x.body.as_str()).collect();
         let ts: Vec<i64> = i.iter().map(|x| x.ts).collect();
         let seq: Vec<i64> = i.iter().map(|x| x.seq).collect();
-        // The first command with a key wins, within the batch (DISTINCT ON keeps the
-        // first row of each key in array order) and across batches (DO NOTHING).
-        // RETURNING lists only the rows inserted: the answers that are the stored ones.
+        // One row per key (the batch kept its answer per key, `Scratch::keep_answer`;
+        // DISTINCT ON only guards the upsert, which may not touch a row twice). Across
+        // batches a stored answer stays while it is live at the new place's time and is
+        // replaced once it has expired (the same `>` 24 h boundary as the readers').
+        // RETURNING lists only the rows inserted or replaced: the answers that are the
+        // stored ones.
         idempotency = Some(out.len());
         out.push(Stmt::new(
             "INSERT INTO idempotency (user_id, key, request_hash, order_id, http_status, body, created_ts, cmd_seq) \
              SELECT DISTINCT ON (u, k) u, k, h, o, st, b, t, q \
              FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::INTEGER[], $6::TEXT[], $7::BIGINT[], \
              $8::BIGINT[]) WITH ORDINALITY AS x(u, k, h, o, st, b, t, q, n) ORDER BY u, k, n \
-             ON CONFLICT (user_id, key) DO NOTHING RETURNING cmd_seq",
+             ON CONFLICT (user_id, key) DO UPDATE SET request_hash = excluded.request_hash, \
+             order_id = excluded.order_id, http_status = excluded.http_status, body = excluded.body, \
+             created_ts = excluded.created_ts, cmd_seq = excluded.cmd_seq \
+             WHERE idempotency.created_ts <= excluded.created_ts - $9 RETURNING cmd_seq",
             vec![
                 Box::new(user),
                 Box::new(key),
@@ -784,6 +845,7 @@ async fn flush(tx: &Transaction<'_>, s: &Scratch, offset: Option<(&str, i64)>) -
                 Box::new(body),
                 Box::new(ts),
                 Box::new(seq),
+                Box::new(IDEMPOTENCY_TTL_NS),
             ],
         ));
     }

@@ -5,7 +5,9 @@
 use qt_core::{OrderStatus, Side, UserId};
 use qt_engine::ports::SnapshotStore as _;
 use qt_engine::{Command, CommandEnvelope, CommandMeta, EngineConfig, EventEnvelope, Exchange};
-use qt_store_postgres::{OrderFilter, PgConfig, PgStore, Projected, StatusFilter, StoreError, SyncSnapshotStore};
+use qt_store_postgres::{
+    Ingress, OrderFilter, PgConfig, PgStore, Projected, StatusFilter, StoreError, SyncSnapshotStore, IDEMPOTENCY_TTL_NS,
+};
 use qt_testkit::fixtures::{reference_data, BTC_USD, UNIT, USD};
 use qt_testkit::workload::{Workload, WorkloadSpec};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -31,7 +33,7 @@ async fn store(url: String) -> PgStore {
     let schema = format!("t{}_{nanos}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
     let s =
         PgStore::connect(&PgConfig { schema: Some(schema), max_connections: 4, ..PgConfig::with_url(url) }).unwrap();
-    assert_eq!(s.migrate().await.unwrap(), vec![1]);
+    assert_eq!(s.migrate().await.unwrap(), vec![1, 2]);
     s
 }
 
@@ -514,4 +516,156 @@ async fn the_projector_hands_over_stored_place_answers_and_changed_orders() {
     // Projected again (a replay): nothing to hand over.
     p.project("matching-0", &projected(&later)).await.unwrap();
     assert!(p.take_changed_orders().is_empty() && p.take_place_answers().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_keep_their_ingress_watermarks_and_older_ones_have_none() {
+    let Some(url) = database_url("snapshots_keep_their_ingress_watermarks_and_older_ones_have_none") else { return };
+    let s = store(url).await;
+    let mut ex = Exchange::new(EngineConfig::default());
+    run(&mut ex, setup_commands());
+    let snaps = s.snapshots("matching-0");
+    let ingress: Ingress =
+        [("orders/0@t.orders/0".to_string(), 41), ("orders/1@t.orders/2".to_string(), u64::MAX)].into();
+    snaps.save_with_ingress(&ex.snapshot(), Some(&ingress)).await.unwrap();
+    let (snap, got) = snaps.latest_with_ingress().await.unwrap().unwrap();
+    assert_eq!(snap, ex.snapshot());
+    assert_eq!(got, Some(ingress), "stored with the snapshot, u64 exactly");
+    assert_eq!(snaps.latest_async().await.unwrap().unwrap(), ex.snapshot(), "the engine's port reads it too");
+    // Saved with empty watermarks: Some(empty), not None.
+    snaps.save_with_ingress(&ex.snapshot(), Some(&Ingress::new())).await.unwrap();
+    assert_eq!(snaps.latest_with_ingress().await.unwrap().unwrap().1, Some(Ingress::new()));
+    // Saved through the engine's port (no watermarks), or by a version before the column:
+    // None, so that recovery knows it does not have them.
+    snaps.save_async(&ex.snapshot()).await.unwrap();
+    assert_eq!(snaps.latest_with_ingress().await.unwrap().unwrap().1, None);
+    let mut next = ex.snapshot();
+    next.last_cmd_seq += 1;
+    let c = s.pool().get().await.unwrap();
+    c.execute(
+        "INSERT INTO snapshots (shard, seq, hash, body) VALUES ('matching-0', $1, $2, $3)",
+        &[&(next.last_cmd_seq as i64), &next.hash().unwrap(), &next.to_bytes().unwrap()],
+    )
+    .await
+    .unwrap();
+    let (snap, got) = snaps.latest_with_ingress().await.unwrap().unwrap();
+    assert_eq!((snap.last_cmd_seq, got), (next.last_cmd_seq, None), "a row written as before the migration");
+    c.execute("UPDATE snapshots SET ingress = '[1]'::JSONB WHERE shard = 'matching-0'", &[]).await.unwrap();
+    assert!(matches!(snaps.latest_with_ingress().await, Err(StoreError::Corrupt(_))), "watermarks that do not parse");
+}
+
+/// `env` at time `ts` (ns).
+fn at(mut env: CommandEnvelope, ts: i64) -> CommandEnvelope {
+    env.ts = ts;
+    env
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_reused_after_its_window_stores_the_new_answer_and_a_live_one_is_kept() {
+    let Some(url) =
+        database_url("an_idempotency_key_reused_after_its_window_stores_the_new_answer_and_a_live_one_is_kept")
+    else {
+        return;
+    };
+    let s = store(url).await;
+    let mut ex = Exchange::new(EngineConfig::default());
+    let mut cmds = setup_commands();
+    let n = cmds.len() as u64;
+    let t0 = 1_700_000_010_000_000_000;
+    let hour = 3_600_000_000_000i64;
+    let price = 3_000_000;
+    cmds.push(at(place(n + 1, 1, 1, Side::Sell, price, 10, Some("k")), t0));
+    let mut p = s.projector();
+    p.project("matching-0", &projected(&run(&mut ex, cmds))).await.unwrap();
+    assert_eq!(p.take_place_answers().len(), 1);
+    let r = s.reader();
+    let order_of = |ts: i64| {
+        let r = r.clone();
+        async move { r.idempotency_at(UserId(1), "k", ts).await.unwrap().map(|row| row.order_id.0) }
+    };
+
+    // Reused within the window (the shard's check would have replayed it; were it
+    // journaled anyway, the first answer stays).
+    let live = run(&mut ex, vec![at(place(n + 2, 2, 1, Side::Sell, price + 100, 10, Some("k")), t0 + 23 * hour)]);
+    p.project("matching-0", &projected(&live)).await.unwrap();
+    assert!(p.take_place_answers().is_empty(), "a live answer is never replaced");
+    assert_eq!(order_of(t0 + 23 * hour).await, Some(1));
+
+    // Reused once it expired (exactly 24 h: the readers no longer return it): a fresh key,
+    // whose new answer is stored and handed over.
+    let t1 = t0 + IDEMPOTENCY_TTL_NS;
+    assert_eq!(order_of(t1).await, None, "expired for the readers at 24 h");
+    let reused = run(&mut ex, vec![at(place(n + 3, 3, 1, Side::Sell, price + 200, 10, Some("k")), t1)]);
+    p.project("matching-0", &projected(&reused)).await.unwrap();
+    let answers = p.take_place_answers();
+    assert_eq!(answers.iter().map(|a| (a.seq, a.response.order.order_id.0)).collect::<Vec<_>>(), vec![(n + 3, 3)]);
+    let row = r.idempotency_at(UserId(1), "k", t1 + 1).await.unwrap().unwrap();
+    assert_eq!((row.order_id.0, row.created_ts), (3, t1));
+    assert_eq!(row.body, serde_json::to_string(&answers[0].response).unwrap(), "the stored answer is the new one");
+    // A replay of that batch changes nothing.
+    let before = dump(&s).await;
+    p.project("matching-0", &projected(&reused)).await.unwrap();
+    assert!(p.take_place_answers().is_empty());
+    assert_eq!(dump(&s).await, before);
+
+    // One batch spanning more than 24 h (a long replay): the later place replaces the
+    // expired earlier one of the batch; within 24 h the first stays.
+    let t2 = t1 + 2 * hour;
+    let long = run(
+        &mut ex,
+        vec![
+            at(place(n + 4, 4, 2, Side::Buy, price - 1_000, 10, Some("a")), t2),
+            at(place(n + 5, 5, 2, Side::Buy, price - 1_100, 10, Some("b")), t2),
+            at(place(n + 6, 6, 2, Side::Buy, price - 1_200, 10, Some("b")), t2 + hour),
+            at(place(n + 7, 7, 2, Side::Buy, price - 1_300, 10, Some("a")), t2 + IDEMPOTENCY_TTL_NS + hour),
+        ],
+    );
+    p.project("matching-0", &projected(&long)).await.unwrap();
+    let now = t2 + IDEMPOTENCY_TTL_NS + 2 * hour;
+    assert_eq!(r.idempotency_at(UserId(2), "a", now).await.unwrap().unwrap().order_id.0, 7);
+    assert_eq!(r.idempotency_at(UserId(2), "b", t2 + 2 * hour).await.unwrap().unwrap().order_id.0, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_purge_deletes_expired_idempotency_rows_in_bounded_batches_and_no_live_one() {
+    let Some(url) = database_url("the_purge_deletes_expired_idempotency_rows_in_bounded_batches_and_no_live_one")
+    else {
+        return;
+    };
+    let s = store(url).await;
+    let mut ex = Exchange::new(EngineConfig::default());
+    let mut cmds = setup_commands();
+    let n = cmds.len() as u64;
+    let t0 = 1_700_000_010_000_000_000;
+    let hour = 3_600_000_000_000i64;
+    // Five answers at t0, two 20 h later.
+    for i in 0..7u64 {
+        let ts = if i < 5 { t0 } else { t0 + 20 * hour };
+        cmds.push(at(place(n + 1 + i, 1 + i, 1, Side::Sell, 3_000_000 + i as i64, 10, Some(&format!("k{i}"))), ts));
+    }
+    let p = {
+        let mut p = s.projector();
+        p.project("matching-0", &projected(&run(&mut ex, cmds))).await.unwrap();
+        p
+    };
+    let count = || async {
+        let c = s.pool().get().await.unwrap();
+        c.query_one("SELECT count(*) FROM idempotency", &[]).await.unwrap().get::<_, i64>(0)
+    };
+    assert_eq!(count().await, 7);
+    assert_eq!(p.purge_idempotency_expired(t0 + 23 * hour, 100).await.unwrap(), 0, "none expired yet");
+    let now = t0 + 30 * hour;
+    let mut purged = Vec::new();
+    loop {
+        let k = p.purge_idempotency_expired(now, 2).await.unwrap();
+        purged.push(k);
+        if k < 2 {
+            break;
+        }
+    }
+    assert_eq!(purged, vec![2, 2, 1], "at most the limit per call");
+    assert_eq!(count().await, 2, "the live answers stay");
+    let r = s.reader();
+    assert!(r.idempotency_at(UserId(1), "k5", now).await.unwrap().is_some());
+    assert!(r.idempotency_at(UserId(1), "k0", t0 + hour).await.unwrap().is_none(), "k0 is gone");
 }

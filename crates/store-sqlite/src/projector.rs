@@ -17,7 +17,9 @@
 //!   batch (the intake is expected to refuse duplicates before they reach the engine).
 //! - A place with `meta.idempotency_key` stores a [`PlaceResponse`] (the order right
 //!   after the command and that command's fills) under `(user, key)`; the first command
-//!   with a key wins.
+//!   with a key wins while its answer is live: a later one replaces it only when the
+//!   stored answer had expired at that command's time (created [`IDEMPOTENCY_TTL_NS`] or
+//!   more before it, so the readers no longer return it and the key is fresh again).
 //!   [`Projector::take_place_answers`] hands the answers of the last batch to the caller
 //!   (the engine thread answers the API with them instead of reading them back).
 //! - Everything derived is deterministic in the journal: execution ids are
@@ -34,6 +36,7 @@ use crate::error::{to_sql, StoreError};
 use crate::model::{
     reject_http_status, variant_name, ExecutionRow, IdempotencyRow, OrderView, PlaceResponse, CANDLE_INTERVALS,
 };
+use crate::reader::IDEMPOTENCY_TTL_NS;
 use crate::schema::{PROJECTED_SEQ_KEY, READ_MODEL_TABLES};
 use crate::writer::{Durability, Writer};
 use qt_core::{CancelReason, NewOrder, OrderId, OrderStatus, RejectReason, Side, SymbolId, SymbolSpec, UserId};
@@ -320,8 +323,10 @@ impl Projector {
         Ok(())
     }
 
-    /// Deletes idempotency rows created before `ts` (nanoseconds since the epoch); the
-    /// runtime calls it hourly with `now - 24 h`. Returns how many went.
+    /// Deletes idempotency rows created before `ts` (nanoseconds since the epoch), e.g.
+    /// `now - 24 h` (no caller in the all-in-one runtime yet: readers ignore expired rows
+    /// and a place replaces one, so only the table's size depends on it). Returns how
+    /// many went.
     pub fn purge_idempotency_before(&mut self, ts: i64) -> Result<usize, StoreError> {
         let conn = self.conn.lock_for(Durability::Normal)?;
         let deleted = conn.prepare_cached("DELETE FROM idempotency WHERE created_ts < ?1")?.execute([ts])?;
@@ -579,9 +584,15 @@ fn store_idempotency(
         }
     };
     let status = rejected.map_or(201, reject_http_status);
+    // A live answer stays (the first command wins); an expired one (the readers' `>`
+    // 24 h boundary, judged by the command's time so a replay decides the same) is
+    // replaced: the key was reused after its window and this is its answer now.
     conn.prepare_cached(
         "INSERT INTO idempotency (user_id, key, request_hash, order_id, http_status, body, created_ts, cmd_seq) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(user_id, key) DO NOTHING",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(user_id, key) DO UPDATE SET \
+         request_hash = excluded.request_hash, order_id = excluded.order_id, http_status = excluded.http_status, \
+         body = excluded.body, created_ts = excluded.created_ts, cmd_seq = excluded.cmd_seq \
+         WHERE idempotency.created_ts <= excluded.created_ts - ?9",
     )?
     .execute(params![
         to_sql(o.user.0)?,
@@ -591,7 +602,8 @@ fn store_idempotency(
         status,
         serde_json::to_string(&response)?,
         ts,
-        seq
+        seq,
+        IDEMPOTENCY_TTL_NS
     ])?;
     Ok(PlaceAnswer { seq: cmd.seq, http_status: status, response })
 }

@@ -411,6 +411,42 @@ fn idempotency_rows_expire_after_24_hours_and_are_purged() {
 }
 
 #[test]
+fn an_idempotency_key_reused_after_24_hours_stores_the_new_answer_and_a_live_one_is_kept() {
+    let dir = TempDir::new("idem-reuse");
+    let store = Store::open(dir.path()).unwrap();
+    let mut d = Driver::new();
+    let alice = d.user(1, "alice");
+    d.cmd(Command::Deposit { user: alice, asset: USD, amount: Amount(1_000_000 * UNIT) });
+    let first = d.order(alice, BTC_USD, Side::Buy, 3_000_000, 100);
+    d.place_key(first, Some("k"));
+    let created = d.ts;
+    // 23 h later (a race the intake lost): the first answer stays.
+    d.ts = created + IDEMPOTENCY_TTL_NS - 3_600_000_000_000 - d.step;
+    let live = d.order(alice, BTC_USD, Side::Buy, 3_000_000, 100);
+    d.place_key(live, Some("k"));
+    let mut proj = store.projector().unwrap();
+    project_all(&mut proj, &d.log, 100);
+    let reader = store.reader().unwrap();
+    assert_eq!(reader.idempotency_at(alice, "k", d.ts).unwrap().unwrap().order_id, OrderId(1));
+    // Exactly 24 h after the first: expired for the readers, so the key is fresh and the
+    // new answer is the stored one (a retry of this request must find it).
+    d.ts = created + IDEMPOTENCY_TTL_NS - d.step;
+    let reused = d.order(alice, BTC_USD, Side::Buy, 3_000_000, 100);
+    let reused_id = reused.order_id;
+    d.place_key(reused, Some("k"));
+    assert_eq!(d.ts, created + IDEMPOTENCY_TTL_NS);
+    assert!(reader.idempotency_at(alice, "k", d.ts).unwrap().is_none(), "expired at 24 h");
+    project_all(&mut proj, &d.log, 100);
+    let row = reader.idempotency_at(alice, "k", d.ts + 1).unwrap().unwrap();
+    assert_eq!((row.order_id, row.created_ts, row.request_hash.as_deref()), (reused_id, d.ts, Some("rh-k")));
+    // A rebuild from the journal decides the same way.
+    let before = dump(store.path());
+    proj.reset().unwrap();
+    project_all(&mut proj, &d.log, 2);
+    assert_eq!(dump(store.path()), before);
+}
+
+#[test]
 fn duplicate_user_names_do_not_stop_the_projection() {
     let dir = TempDir::new("dupname");
     let store = Store::open(dir.path()).unwrap();
