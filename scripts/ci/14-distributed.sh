@@ -43,8 +43,9 @@ log "rustfmt and clippy of qt-node and quanttrader (-D warnings)"
 cargo fmt --check -p qt-node -p quanttrader
 nice -n 10 cargo clippy --locked -p qt-node -p quanttrader --all-targets -- -D warnings
 
-log "qt-node unit tests"
-nice -n 10 cargo test --locked -p qt-node
+log "qt-node tests (the recovery test against real Kafka and PostgreSQL)"
+QT_REQUIRE_SERVERS=1 scripts/servers/with-servers kafka postgres -- \
+  nice -n 10 cargo test --locked -p qt-node
 
 log "API suite against the distributed mode"
 tests/distributed/run
