@@ -49,7 +49,7 @@
 
 use crate::config::NodeConfig;
 use crate::keys::{self, Key, KeyCheck, Verdict};
-use crate::wire::{OrderRequest, Reply, WireOutcome, WirePlaced, WireReplayed, REPLY_TO};
+use crate::wire::{OrderRequest, Reply, WireOutcome, WirePlaced, REPLY_TO};
 use crate::NodeError;
 use qt_api::runtime::{EngineStatus, Sequencer};
 use qt_bus_kafka::{
@@ -748,7 +748,7 @@ async fn replayed_replies(b: &Applied, topic: &str, reader: &PgReader) -> Vec<Ou
                 events: Vec::new(),
                 placed: None,
                 order: None,
-                replayed: row.map(WireReplayed::from),
+                replayed: row,
             };
             reply_record(topic, &r.corr, &r.reply_to, outcome)
         })

@@ -48,47 +48,7 @@ pub struct WireOutcome {
     /// A keyed place whose key already had an answer in the read model: that answer
     /// (nothing was journaled or applied; [`qt_api::runtime::Outcome::replayed`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replayed: Option<WireReplayed>,
-}
-
-/// The stored answer of a used idempotency key (an [`IdempotencyRow`]).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct WireReplayed {
-    pub user_id: UserId,
-    pub key: String,
-    pub request_hash: Option<String>,
-    pub order_id: OrderId,
-    pub http_status: u16,
-    pub body: String,
-    pub created_ts: i64,
-}
-
-impl From<IdempotencyRow> for WireReplayed {
-    fn from(r: IdempotencyRow) -> Self {
-        WireReplayed {
-            user_id: r.user_id,
-            key: r.key,
-            request_hash: r.request_hash,
-            order_id: r.order_id,
-            http_status: r.http_status,
-            body: r.body,
-            created_ts: r.created_ts,
-        }
-    }
-}
-
-impl From<WireReplayed> for IdempotencyRow {
-    fn from(r: WireReplayed) -> Self {
-        IdempotencyRow {
-            user_id: r.user_id,
-            key: r.key,
-            request_hash: r.request_hash,
-            order_id: r.order_id,
-            http_status: r.http_status,
-            body: r.body,
-            created_ts: r.created_ts,
-        }
-    }
+    pub replayed: Option<IdempotencyRow>,
 }
 
 /// The stored answer to a keyed place ([`qt_api::runtime::Outcome::placed`]).
@@ -113,7 +73,7 @@ impl From<WireOutcome> for Outcome {
             events: w.events,
             placed,
             order: w.order,
-            replayed: w.replayed.map(IdempotencyRow::from),
+            replayed: w.replayed,
             ..Outcome::new(w.seq, w.ts)
         }
     }

@@ -261,8 +261,9 @@ pub struct Stats24h {
     pub trades: i64,
 }
 
-/// The stored answer to a place request with an `Idempotency-Key`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The stored answer to a place request with an `Idempotency-Key` (also carried in the
+/// distributed mode's replies, hence serde).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdempotencyRow {
     /// Owner of the key.
     pub user_id: UserId,
