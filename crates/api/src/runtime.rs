@@ -19,6 +19,8 @@
 //!   the effects of its previous actions.
 //! - A snapshot is written every `snapshot_every` commands, only after the read model has
 //!   caught up with it, so recovery never needs commands older than the latest snapshot.
+//! - With each snapshot, idempotency answers older than 24 h are deleted from the read
+//!   model (`qt_idempotency_purged_total`).
 //! - Recovery at start: the latest snapshot, then the journal after it; the read model is
 //!   projected forward from where it stopped (or rebuilt from seq 1 if it is behind the
 //!   snapshot). `/ready` turns true only after that.
@@ -30,6 +32,7 @@ use qt_engine::{Command, CommandEnvelope, CommandMeta, EngineConfig, EventEnvelo
 use qt_sim::{SimAction, Simulator};
 use qt_store_sqlite::{
     ExecutionRow, IdempotencyRow, OrderView, PlaceAnswer, Projected, Projector, SqliteJournal, SqliteSnapshots, Store,
+    IDEMPOTENCY_TTL_NS,
 };
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -642,11 +645,23 @@ impl Worker {
                     millis = timer.elapsed().as_millis() as u64,
                     "snapshot saved"
                 );
+                self.purge_expired_keys();
             }
             Err(e) => {
                 tracing::error!(error = %e, "snapshot failed");
                 self.status.degraded.store(true, Ordering::Release);
             }
+        }
+    }
+
+    /// Deletes the idempotency answers older than 24 h (readers already ignore them and a
+    /// reused key replaces one, so this only bounds the table). Runs with each snapshot:
+    /// between two snapshots at most `snapshot_every` keyed places can expire, so one
+    /// indexed DELETE stays short; a failure is logged and retried at the next snapshot.
+    fn purge_expired_keys(&mut self) {
+        match self.projector.purge_idempotency_before(now_ns().saturating_sub(IDEMPOTENCY_TTL_NS)) {
+            Ok(deleted) => counter!("qt_idempotency_purged_total").increment(deleted as u64),
+            Err(e) => tracing::warn!(error = %e, "purge of expired idempotency keys failed"),
         }
     }
 

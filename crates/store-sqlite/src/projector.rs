@@ -324,9 +324,9 @@ impl Projector {
     }
 
     /// Deletes idempotency rows created before `ts` (nanoseconds since the epoch), e.g.
-    /// `now - 24 h` (no caller in the all-in-one runtime yet: readers ignore expired rows
-    /// and a place replaces one, so only the table's size depends on it). Returns how
-    /// many went.
+    /// `now - 24 h`; the all-in-one runtime calls it with each snapshot (readers ignore
+    /// expired rows and a place replaces one, so only the table's size depends on it).
+    /// Returns how many went.
     pub fn purge_idempotency_before(&mut self, ts: i64) -> Result<usize, StoreError> {
         let conn = self.conn.lock_for(Durability::Normal)?;
         let deleted = conn.prepare_cached("DELETE FROM idempotency WHERE created_ts < ?1")?.execute([ts])?;
