@@ -402,8 +402,8 @@ impl Matching {
         // partitions back at once instead of waiting for the dead member's session to end.
         let mut kafka = self.cfg.kafka.clone();
         kafka.extra.insert("group.instance.id".into(), self.cfg.kafka.topic(&self.source));
-        // Requests wait on the shard: fetch them as soon as one is there (unless configured).
-        kafka.extra.entry("fetch.wait.max.ms".into()).or_insert_with(|| "5".into());
+        // Requests wait on the shard: a fetch returns as soon as one is there (unless configured).
+        kafka.extra.entry("fetch.wait.max.ms".into()).or_insert_with(|| qt_bus_kafka::LONG_POLL_WAIT_MS.into());
         kafka.extra.entry("fetch.min.bytes".into()).or_insert_with(|| "1".into());
         let mut consumer = EffectConsumer::new(&kafka, &group_id, &[orders.as_str()], dedup)?;
         self.status.recovered.store(true, Ordering::Release);

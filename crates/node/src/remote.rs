@@ -131,7 +131,7 @@ async fn replies_consumer(cfg: &KafkaConfig, instance: &str) -> Result<StreamCon
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "latest")
-        .set("fetch.wait.max.ms", "5")
+        .set("fetch.wait.max.ms", qt_bus_kafka::LONG_POLL_WAIT_MS)
         .set("fetch.min.bytes", "1")
         .set("socket.nagle.disable", "true");
     for (k, v) in &cfg.extra {

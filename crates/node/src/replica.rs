@@ -71,7 +71,7 @@ fn consumer_config(cfg: &KafkaConfig, what: &str) -> rdkafka::ClientConfig {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "5")
+        .set("fetch.wait.max.ms", qt_bus_kafka::LONG_POLL_WAIT_MS)
         .set("socket.nagle.disable", "true")
         .set("enable.partition.eof", "false");
     for (k, v) in &cfg.extra {
