@@ -204,14 +204,24 @@ impl KafkaJournal {
 
     /// One transaction: begin, send the batch and `with`, commit (module contract).
     async fn append_txn(self: &Arc<Self>, batch: &[CommandEnvelope], with: &[OutRecord]) -> Result<(), BusError> {
-        let Some(end) = batch.last().map(|c| c.seq) else { return Ok(()) };
+        if batch.is_empty() && with.is_empty() {
+            return Ok(());
+        }
         match self.txn_state() {
-            TxnState::Committing(pending) if pending == end => return self.commit(end).await,
-            TxnState::Committing(pending) => return Err(BusError::OutOfOrder { last: pending, got: end }),
+            // The commit of an earlier call has an open outcome: resume it, whatever this
+            // call carries (usually the same batch again, then done).
+            TxnState::Committing(pending) => {
+                self.commit(pending).await?;
+                if batch.last().map(|c| c.seq) == Some(pending) {
+                    return Ok(());
+                }
+            }
             TxnState::NeedsAbort => self.abort().await?,
             TxnState::Ready => {}
         }
         let last = self.known_last().await?;
+        // A transaction without commands (an ownership probe) leaves the tail where it is.
+        let end = batch.last().map_or(last, |c| c.seq);
         let mut records = self.records(batch, last, false)?;
         records.extend_from_slice(with);
         if let Err(e) = self.producer.begin_transaction().await {

@@ -81,6 +81,10 @@ pub enum NodeError {
     Bind { addr: String, source: std::io::Error },
     #[error("server: {0}")]
     Serve(std::io::Error),
+    /// The matching shard's transactional producer was fenced (another process owns the
+    /// shard now) or failed fatally: the process stops.
+    #[error("matching shard lost: {0}")]
+    Lost(String),
 }
 
 /// What one process runs.
@@ -357,12 +361,18 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     let mut parts: Vec<(&'static str, Arc<EngineStatus>)> = Vec::new();
+    // A role that must take the whole process down (the matching shard lost to another
+    // process): its error, and the signal that ends serving.
+    let failure: Arc<std::sync::Mutex<Option<NodeError>>> = Arc::default();
+    let failed = Arc::new(tokio::sync::Notify::new());
 
     if matches!(role, Role::Matching | Role::All) {
         let status = Arc::new(EngineStatus::default());
         parts.push(("matching", status.clone()));
+        // Before recovery reads the journal: see `matching::claim`.
+        let owner = with_backoff("matching shard claim", Duration::from_secs(60), || matching::claim(&cfg)).await?;
         let (mut m, dedup) = with_backoff("matching recovery", Duration::from_secs(60), || {
-            matching::Matching::recover(cfg.clone(), &pg, producer.clone(), status.clone())
+            matching::Matching::recover(cfg.clone(), &pg, owner.clone(), producer.clone(), status.clone())
         })
         .await?;
         m.list_markets(&stop_rx).await?;
@@ -375,10 +385,15 @@ pub async fn serve(
             stop_rx.clone(),
         )));
         let stop = stop_rx.clone();
+        let (failure, failed) = (failure.clone(), failed.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = m.run(dedup, stop).await {
                 tracing::error!(error = %e, "matching failed");
                 status.stopped.store(true, Ordering::Release);
+                if matches!(e, NodeError::Lost(_)) {
+                    *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    failed.notify_one();
+                }
             }
         }));
     }
@@ -394,6 +409,12 @@ pub async fn serve(
         }));
     }
     let draining = Arc::new(AtomicBool::new(false));
+    let shutdown = async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = failed.notified() => tracing::error!("a role failed for good: stopping the process"),
+        }
+    };
     let result = if matches!(role, Role::Ingestion | Role::MarketData | Role::All) {
         let ups = (deps_up, kafka_up);
         serve_api(role, &cfg, &pg, producer.clone(), cache, instance, parts, ups, draining, shutdown).await
@@ -419,7 +440,11 @@ pub async fn serve(
     let p = producer.clone();
     let _ = tokio::task::spawn_blocking(move || p.flush(Duration::from_secs(5))).await;
     tracing::info!("stopped");
-    result
+    let lost = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+    match lost {
+        Some(e) => Err(e),
+        None => result,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
