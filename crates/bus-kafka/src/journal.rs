@@ -187,8 +187,13 @@ impl KafkaJournal {
                 return Err(BusError::OutOfOrder { last: prev, got: c.seq });
             }
             prev = c.seq;
-            let mut r =
-                OutRecord::sequenced(self.topic.clone(), c.seq.to_string(), serde_json::to_vec(c)?, &self.source, c.seq);
+            let mut r = OutRecord::sequenced(
+                self.topic.clone(),
+                c.seq.to_string(),
+                serde_json::to_vec(c)?,
+                &self.source,
+                c.seq,
+            );
             r.partition = Some(self.partition);
             records.push(r);
         }
@@ -434,7 +439,13 @@ impl KafkaJournal {
     /// false or the range is read: a record at `end - 1` or later was seen, or the
     /// consumer's position (which moves past markers and aborted records, never handed
     /// out) reached `end`.
-    fn scan(&self, reader: &BaseConsumer, start: i64, end: i64, mut take: impl FnMut(Rec) -> bool) -> Result<(), BusError> {
+    fn scan(
+        &self,
+        reader: &BaseConsumer,
+        start: i64,
+        end: i64,
+        mut take: impl FnMut(Rec) -> bool,
+    ) -> Result<(), BusError> {
         if start >= end {
             return Ok(());
         }

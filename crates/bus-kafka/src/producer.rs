@@ -8,9 +8,9 @@
 //! only visible to `read_committed` readers once [`BusProducer::commit_transaction`]
 //! returned. librdkafka's transaction calls block: they run on tokio's blocking pool.
 
+use crate::TxnError;
 use crate::{header, BusError, KafkaConfig};
 use futures_util::future::join_all;
-use crate::TxnError;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::future_producer::Delivery;
@@ -129,7 +129,8 @@ impl BusProducer {
         call: impl FnOnce(&FutureProducer, Duration) -> KafkaResult<()> + Send + 'static,
     ) -> Result<(), BusError> {
         let (p, t) = (self.inner.clone(), self.txn_timeout);
-        let result = tokio::task::spawn_blocking(move || call(&p, t)).await.map_err(|e| BusError::Task(e.to_string()))?;
+        let result =
+            tokio::task::spawn_blocking(move || call(&p, t)).await.map_err(|e| BusError::Task(e.to_string()))?;
         result.map_err(|e| self.classify(BusError::Kafka(e)))
     }
 

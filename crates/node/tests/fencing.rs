@@ -39,7 +39,8 @@ fn unique() -> String {
 }
 
 async fn store(url: &str, schema: String) -> PgStore {
-    let pg = PgStore::connect(&PgConfig { schema: Some(schema), max_connections: 4, ..PgConfig::with_url(url) }).unwrap();
+    let pg =
+        PgStore::connect(&PgConfig { schema: Some(schema), max_connections: 4, ..PgConfig::with_url(url) }).unwrap();
     pg.migrate().await.unwrap();
     pg
 }
@@ -87,7 +88,11 @@ async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 /// A running shard: its task gives the shard back with how `run` ended.
 type Running = tokio::task::JoinHandle<(Matching, Result<(), NodeError>)>;
 
-async fn start(cfg: &Arc<NodeConfig>, pg: &PgStore, producer: &Arc<BusProducer>) -> (Running, Arc<EngineStatus>, watch::Sender<bool>) {
+async fn start(
+    cfg: &Arc<NodeConfig>,
+    pg: &PgStore,
+    producer: &Arc<BusProducer>,
+) -> (Running, Arc<EngineStatus>, watch::Sender<bool>) {
     let status = Arc::new(EngineStatus::default());
     let owner = claim(cfg).await.unwrap();
     let (mut m, dedup) = Matching::recover(cfg.clone(), pg, owner, producer.clone(), status.clone()).await.unwrap();
@@ -120,7 +125,8 @@ async fn a_second_matching_process_fences_the_first_and_the_journal_keeps_one_hi
 
     // A second process for the same shard (a rollout, or the first one partitioned away).
     let (second, second_status, second_stop) = start(&cfg, &pg, &intake).await;
-    let (zombie, ended) = tokio::time::timeout(Duration::from_secs(60), first).await.expect("the first shard stops").unwrap();
+    let (zombie, ended) =
+        tokio::time::timeout(Duration::from_secs(60), first).await.expect("the first shard stops").unwrap();
     assert!(matches!(ended, Err(NodeError::Lost(_))), "the first shard stops with a fenced error: {ended:?}");
     assert!(first_status.stopped.load(Ordering::Acquire));
 
