@@ -5,10 +5,11 @@
 //!
 //! ```text
 //! client ─► ingestion (qt-api router) ─► Kafka `orders` (key: user) ─► matching shard:
-//!              ▲   ▲                         sequence → journal (`commands.matching` p0)
-//!              │   └ Redis: idempotency        → apply (Exchange) → project (PostgreSQL)
-//!              │     claims                    → events (`events`, `executions`, `prices`,
-//!              │                                 `risk-events`) → reply (`replies`)
+//!              ▲   ▲                         sequence → apply (Exchange) → one Kafka
+//!              │   └ Redis: idempotency        transaction: journal (`commands.matching`
+//!              │     claims                    p0) + events (`events`, `executions`,
+//!              │                               `prices`, `risk-events`) → project
+//!              │                               (PostgreSQL) → reply (`replies`)
 //!              ├── reads: PostgreSQL read model      │
 //!              └── engine queries, WebSocket: replica of the shard (tails its journal)
 //! risk: `executions` (group risk-engine-group) → Redis `position:{user}:{symbol}`
@@ -20,11 +21,21 @@
 //!   engine is a [`remote::KafkaEngine`] and its read model PostgreSQL
 //!   ([`pg_read::PgReadModel`]).
 //! - An intake process answers a command only with the outcome the shard replied after
-//!   the command was journaled (acknowledged by all in-sync replicas), applied and
-//!   projected; never acknowledges what Kafka did not persist.
+//!   the command was journaled (its transaction committed on all in-sync replicas),
+//!   applied and projected; never acknowledges what Kafka did not persist.
+//! - A batch's journal records and its events are written in one Kafka transaction:
+//!   every reader is `read_committed`, so events are published exactly once per journaled
+//!   command, never for a batch that did not commit (a crash or retry in between changes
+//!   nothing visible).
 //! - One matching shard owns every symbol (`node.partition` 0 of `commands.matching`):
-//!   more shards need symbols routed to partitions, which this version does not do. Run
-//!   exactly one matching process per shard (no fencing of a second one).
+//!   more shards need symbols routed to partitions, which this version does not do. A
+//!   second process for the same shard (a zombie after a network partition, two pods in
+//!   a rollout) is fenced: the newer one's `transactional.id` claim aborts the older
+//!   one's open transaction, and the older one stops (exit code non-zero) at its next
+//!   transaction or ownership probe, without replying, projecting or snapshotting
+//!   anything more ([`matching`]). The newer one recovers from the journal after its
+//!   claim, so the journal holds one history. An orchestrator should still run one
+//!   process per shard: each claim makes the other one stop.
 //! - Every role serves `/health`, `/ready` (503 while a dependency is down or the role has
 //!   not recovered) and `/metrics`, and logs JSON lines; the request id travels with each
 //!   command (`meta.request_id`) into the journal.

@@ -2,11 +2,17 @@
 //! by default; see the crate documentation).
 //!
 //! Contract:
+//! - Ownership: the shard writes through a transactional producer whose
+//!   `transactional.id` is the shard's name within the topic prefix (as the `orders`
+//!   consumer's `group.instance.id`). [`claim`] registers it before anything is read:
+//!   Kafka then aborts the open transaction of any older process writing as the shard,
+//!   and every later send or commit of that one fails as fenced. Recovery reads the
+//!   journal only after the claim, so no batch of the fenced process commits behind it.
 //! - Recovery at start: the latest PostgreSQL snapshot of the shard (only when the read
 //!   model has caught up with it, else from scratch), then the shard's journal (a partition
-//!   of `commands.matching`) after it. Replayed commands are projected again (the projector
-//!   skips what it holds) and their events published again (consumers de-duplicate by
-//!   `(source, seq)`), so a crash at any point leaves nothing missing downstream. The
+//!   of `commands.matching`, committed transactions only) after it. Replayed commands are
+//!   projected again (the projector skips what it holds); their events are not published
+//!   again: they were committed in the same transactions as the journal records. The
 //!   `orders` de-duplication starts from the snapshot's ingress watermarks advanced by the
 //!   replayed journal (a snapshot without them, from an older version, seeds nothing and
 //!   is logged).
@@ -17,29 +23,49 @@
 //!   batch itself and the batch still in flight; the rule and why it suffices are in
 //!   [`crate::keys`]): a used key is not journaled and is answered with the stored answer
 //!   (read once this batch is projected when its first request is in one of those two
-//!   batches); give each other request its sequence number, time and ids; journal the
-//!   batch (acknowledged by all in-sync replicas); apply; then, together,
-//!   project into PostgreSQL (and once projected, reply to the waiting intake processes,
-//!   a keyed place with the answer stored under its key) and publish the events; only
-//!   when both are durable commit the `orders` offsets (without waiting for the broker's
-//!   confirmation, except before a snapshot). A failing dependency is retried with backoff
-//!   while `/ready` says degraded; nothing is replied before it is durable.
-//! - Pipelined, two batches deep: while the effects of batch N (projection, replies,
-//!   events) run, batch N+1 is polled, journaled and applied; N+1's effects start only
-//!   once N's are durable (the projection follows the journal's order) and N's offsets are
-//!   committed then. A request is marked seen as soon as it is journaled, so a redelivery
-//!   before its offset is committed is skipped.
+//!   batches); give each other request its sequence number, time and ids; apply the batch
+//!   to the in-memory exchange, collecting its events; write its commands (the journal)
+//!   and its events (`events`, `executions`, `prices`, `risk-events`) in ONE Kafka
+//!   transaction; then project into PostgreSQL, then reply to the waiting intake
+//!   processes (a keyed place with the answer stored under its key); then commit the
+//!   `orders` offsets (without waiting for the broker's confirmation, except before a
+//!   snapshot).
+//! - Applying before the journal is durable is safe because nothing of the batch leaves
+//!   the process before its transaction commits: no reply, no projection, no event
+//!   visible (readers are `read_committed`), no snapshot. If the transaction cannot
+//!   commit the process either retries the same records or stops, and a stopped process
+//!   never snapshots a state holding an uncommitted batch: the next start rebuilds the
+//!   state from the journal, where that batch is not.
+//! - Transaction failures: a retriable or abortable one (broker restarting, coordinator
+//!   moving, timeout) aborts the transaction (nothing of it is visible) and sends the same
+//!   records in a new one, with backoff (100 ms doubling to 5 s) while `/ready` says
+//!   degraded; a commit whose outcome is open is resumed, not aborted. A fenced producer
+//!   (another process claimed the shard) or any other fatal producer error stops the role
+//!   with [`NodeError::Lost`] (the process exits non-zero) without projecting, replying or
+//!   snapshotting anything more; the producer is never initialised again by this process
+//!   (that would fence the rightful owner back). Other fatal errors are treated like
+//!   fencing because this process cannot tell them apart from losing the shard, and a
+//!   fresh start is the one safe way back (it claims, then recovers from the journal).
+//! - A fenced process that has no request to journal learns it through an ownership
+//!   probe (a transaction with one record nobody reads): when its `orders` consumer is
+//!   fenced as a static member (the other process joined), and before an idle snapshot.
+//! - Pipelined, two batches deep: while the effects of batch N (projection, replies) run,
+//!   batch N+1 is polled, applied and journaled; N+1's effects start only once N's are
+//!   durable (the projection follows the journal's order) and N's offsets are committed
+//!   then. A request is marked seen as soon as it is journaled, so a redelivery before
+//!   its offset is committed is skipped.
 //! - Each journaled command carries `meta.ingress` (`stream#seq` of the request in
 //!   `orders`), and the shard keeps per stream the highest one applied (its ingress
 //!   watermarks): after a crash between the journal write and the offset commit, the
 //!   redelivered requests are recognised and skipped, so a request is applied once.
 //! - A snapshot every `node.snapshot_every` commands and at shutdown, saved with the
-//!   ingress watermarks of the same state; none while a batch's effects were left undone.
-//!   The offsets are committed (synchronously) before, so a restart has little to
-//!   redeliver, but correctness does not rest on that commit: a snapshot may cover
-//!   requests whose offsets are not committed (after a consumer replacement the first
-//!   batch may hold only part of the redelivered requests), and the watermarks recognise
-//!   them although the journal before the snapshot is not replayed.
+//!   ingress watermarks of the same state; none while a batch's effects were left undone
+//!   or a batch was applied but not committed. The offsets are committed (synchronously)
+//!   before, so a restart has little to redeliver, but correctness does not rest on that
+//!   commit: a snapshot may cover requests whose offsets are not committed (after a
+//!   consumer replacement the first batch may hold only part of the redelivered
+//!   requests), and the watermarks recognise them although the journal before the
+//!   snapshot is not replayed.
 //! - An `orders` consumer that hit a fatal error (a static member fenced after a broker
 //!   restart never consumes again) is replaced, between batches (none in flight), by one
 //!   that carries its de-duplication state, so the requests redelivered from the last
