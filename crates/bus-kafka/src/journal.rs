@@ -20,9 +20,11 @@
 //!   stable offset. Offsets are not contiguous: each transaction ends with a commit (or
 //!   abort) marker that takes an offset and is never delivered, and aborted records are
 //!   skipped. So every probe reads "the first data record at or after an offset, below a
-//!   bound" and learns from the consumer's position (which moves past markers) that there
-//!   is none; nothing assumes that offset `o` holds sequence `o + 1` or that the offset
-//!   below the end is a record.
+//!   bound" and learns from the partition-EOF event (the fetcher reached the last stable
+//!   offset, after delivering every data record before it; one per assignment, so never
+//!   a stale one) that there is none; nothing assumes that offset `o` holds sequence
+//!   `o + 1` or that the offset below the end is a record. Not the consumer's position:
+//!   after a re-assignment it may still show the previous one's for a while.
 //! - `read_from(from, max)` finds the first data record whose sequence is `>= from` (a
 //!   guess from the first record, then binary search by fetching single records) and
 //!   reads forward.
@@ -74,6 +76,8 @@ pub struct KafkaJournal {
     reader: Mutex<BaseConsumer>,
     tail: Mutex<Tail>,
     txn: Mutex<TxnState>,
+    /// The offset after the last journal record of the last committed transaction.
+    committed_end: Mutex<i64>,
     timeout: Duration,
 }
 
@@ -93,9 +97,9 @@ struct Rec {
     cmd: CommandEnvelope,
 }
 
-/// How long one poll of a probe waits before it looks at the consumer's position: a
-/// probe that only meets markers ends after one such wait.
-const PROBE_POLL: Duration = Duration::from_millis(5);
+/// How long one poll of a probe waits at most (it returns as soon as a record or the
+/// partition's end arrives).
+const PROBE_POLL: Duration = Duration::from_millis(50);
 
 impl KafkaJournal {
     /// The journal of `partition` of `topic` (a full topic name, prefix included).
@@ -118,7 +122,9 @@ impl KafkaJournal {
             .set("isolation.level", "read_committed")
             // Single-record probes should not wait for a full fetch.
             .set("fetch.wait.max.ms", "10")
-            .set("enable.partition.eof", "false");
+            // The end of the partition (the last stable offset) is reported: how a scan
+            // learns that what is left of its range is markers or aborted records.
+            .set("enable.partition.eof", "true");
         cfg.apply_extra(&mut c);
         let reader: BaseConsumer = c.create()?;
         Ok(KafkaJournal {
@@ -129,6 +135,7 @@ impl KafkaJournal {
             reader: Mutex::new(reader),
             tail: Mutex::new(Tail::Unknown),
             txn: Mutex::new(TxnState::Ready),
+            committed_end: Mutex::new(0),
             timeout: cfg.request_timeout(),
         })
     }
@@ -232,10 +239,47 @@ impl KafkaJournal {
         if let Err(e) = self.producer.begin_transaction().await {
             return Err(self.failed(e).await);
         }
-        if let Err(e) = self.producer.send_all(&records).await {
-            return Err(self.failed(self.producer.classify(e)).await);
+        let journal_records = records.len() - with.len();
+        match self.producer.send_all(&records).await {
+            Ok(delivered) => {
+                if let Some(d) = delivered[..journal_records.min(delivered.len())].last() {
+                    *self.committed_end.lock().unwrap_or_else(|e| e.into_inner()) = d.offset + 1;
+                }
+            }
+            Err(e) => return Err(self.failed(self.producer.classify(e)).await),
         }
         self.commit(end).await
+    }
+
+    /// The offset after the last journal record of the last committed transaction (0
+    /// before any): what [`KafkaJournal::wait_visible`] waits for.
+    pub fn committed_end(&self) -> i64 {
+        *self.committed_end.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until `read_committed` readers can see the journal up to `end` (the last
+    /// stable offset passed it). A commit returns once the coordinator decided it; the
+    /// markers that make it visible are written just after. Whoever answers a client
+    /// after a commit waits for this, so that a replica asked next sees the command.
+    pub async fn wait_visible(self: &Arc<Self>, end: i64) -> Result<(), BusError> {
+        let me = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let deadline = Instant::now() + me.timeout;
+            loop {
+                let reader = me.reader.lock().unwrap_or_else(|e| e.into_inner());
+                let (_, stable) = me.watermarks(&reader)?;
+                drop(reader);
+                if stable >= end {
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    return Err(BusError::Timeout(me.timeout, "waiting for a commit to become visible"));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+        .await
+        .map_err(|e| BusError::Task(e.to_string()))?
     }
 
     async fn commit(&self, end: u64) -> Result<(), BusError> {
@@ -437,8 +481,8 @@ impl KafkaJournal {
 
     /// Hands the data records of `[start, end)` to `take`, in order, until it returns
     /// false or the range is read: a record at `end - 1` or later was seen, or the
-    /// consumer's position (which moves past markers and aborted records, never handed
-    /// out) reached `end`.
+    /// partition's end was reported (markers and aborted records, never handed out, were
+    /// all that was left; the end, the last stable offset, only grows).
     fn scan(
         &self,
         reader: &BaseConsumer,
@@ -456,11 +500,8 @@ impl KafkaJournal {
                 return Err(BusError::Timeout(self.timeout, "reading the journal"));
             }
             match reader.poll(PROBE_POLL) {
-                None => {
-                    if self.position(reader)? >= end {
-                        return Ok(());
-                    }
-                }
+                None => {}
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) if p == self.partition => return Ok(()),
                 Some(Err(e)) => return Err(e.into()),
                 Some(Ok(m)) => {
                     // Records of an earlier assignment may still be queued: skip them.
@@ -477,16 +518,6 @@ impl KafkaJournal {
                 }
             }
         }
-    }
-
-    /// The reader's position in the partition (-1 before it consumed anything since the
-    /// last assignment).
-    fn position(&self, reader: &BaseConsumer) -> Result<i64, BusError> {
-        let tpl = reader.position()?;
-        Ok(match tpl.find_partition(&self.topic, self.partition).map(|p| p.offset()) {
-            Some(Offset::Offset(o)) => o,
-            _ => -1,
-        })
     }
 
     fn decode(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> Result<Rec, BusError> {

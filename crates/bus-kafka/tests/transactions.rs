@@ -56,6 +56,13 @@ fn event(cfg: &KafkaConfig, seq: u64, writer: &str) -> OutRecord {
     }
 }
 
+/// Appends in one transaction and waits until `read_committed` readers see it (a commit
+/// returns before its markers are written).
+async fn append(j: &Arc<KafkaJournal>, batch: &[CommandEnvelope], with: &[OutRecord]) -> Result<(), BusError> {
+    j.append_with(batch, with).await?;
+    j.wait_visible(j.committed_end()).await
+}
+
 async fn seqs(j: &Arc<KafkaJournal>, from: u64, max: usize) -> Vec<u64> {
     j.read_from_async(from, max).await.unwrap().iter().map(|c| c.seq).collect()
 }
@@ -94,7 +101,7 @@ async fn reads_stay_correct_across_commit_markers_and_aborted_transactions() {
 
     // One transaction per command: a marker after every record (offsets 0, 2, 4, …).
     for s in 1..=9u64 {
-        j.append_with(&[cancel(s)], &[event(&cfg, s, "owner")]).await.unwrap();
+        append(&j, &[cancel(s)], &[event(&cfg, s, "owner")]).await.unwrap();
     }
     // The offset below the end is a commit marker: last_seq must find the record before it.
     assert_eq!(j.last_seq_async().await.unwrap(), 9);
@@ -122,8 +129,8 @@ async fn reads_stay_correct_across_commit_markers_and_aborted_transactions() {
     assert!(seqs(&j, 10, 10).await.is_empty());
 
     // The same sequence numbers again, committed this time; then a batch of several.
-    j.append_with(&[cancel(10), cancel(11)], &[event(&cfg, 10, "owner")]).await.unwrap();
-    j.append_with(&[cancel(12), cancel(13), cancel(14)], &[]).await.unwrap();
+    append(&j, &[cancel(10), cancel(11)], &[event(&cfg, 10, "owner")]).await.unwrap();
+    append(&j, &[cancel(12), cancel(13), cancel(14)], &[]).await.unwrap();
     assert_eq!(j.last_seq_async().await.unwrap(), 14);
     assert_eq!(seqs(&j, 9, 100).await, (9..=14).collect::<Vec<_>>(), "each command once, the aborted ones never");
     assert_eq!(seqs(&j, 11, 2).await, vec![11, 12]);
@@ -147,7 +154,7 @@ async fn a_second_writer_with_the_same_transactional_id_fences_the_first() {
     let old = Arc::new(BusProducer::transactional(&cfg, "txn-old", &id).unwrap());
     old.init_transactions().await.unwrap();
     let zombie = Arc::new(KafkaJournal::new(&cfg, Arc::clone(&old), &t, 0).unwrap());
-    zombie.append_with(&[cancel(1), cancel(2)], &[event(&cfg, 1, "old")]).await.unwrap();
+    append(&zombie, &[cancel(1), cancel(2)], &[event(&cfg, 1, "old")]).await.unwrap();
 
     // The old writer is in the middle of a batch when the new one initialises.
     let mut open = OutRecord::sequenced(t.clone(), "3".into(), serde_json::to_vec(&cancel(3)).unwrap(), &t, 3);
@@ -162,14 +169,14 @@ async fn a_second_writer_with_the_same_transactional_id_fences_the_first() {
 
     // Every later append of the old writer fails as fenced, for good.
     for _ in 0..2 {
-        let e = zombie.append_with(&[cancel(3)], &[event(&cfg, 3, "zombie")]).await.unwrap_err();
+        let e = append(&zombie, &[cancel(3)], &[event(&cfg, 3, "zombie")]).await.unwrap_err();
         assert!(matches!(e, BusError::Fenced(_)), "{e:?}");
         assert!(e.is_fatal());
     }
 
     let owner = Arc::new(KafkaJournal::new(&cfg, new, &t, 0).unwrap());
     assert_eq!(owner.last_seq_async().await.unwrap(), 2, "the zombie's open batch was aborted");
-    owner.append_with(&[cancel(3), cancel(4)], &[event(&cfg, 3, "new")]).await.unwrap();
+    append(&owner, &[cancel(3), cancel(4)], &[event(&cfg, 3, "new")]).await.unwrap();
     assert_eq!(seqs(&owner, 1, 100).await, vec![1, 2, 3, 4], "one history");
     assert_eq!(owner.read_from_async(3, 1).await.unwrap()[0], cancel(3));
     assert_eq!(seqs(&zombie, 1, 100).await, vec![1, 2, 3, 4], "what any reader sees");

@@ -118,6 +118,8 @@ struct Applied {
     /// The `orders` records of the batch, committed once its effects are durable.
     received: Vec<Received>,
     started: Option<Instant>,
+    /// The journal offset its transaction's commit must make visible before any reply.
+    visible_at: i64,
 }
 
 /// A keyed place answered without being journaled.
@@ -138,6 +140,7 @@ struct Effects {
     reader: PgReader,
     /// Sends the replies (not transactional: they leave after the commit anyway).
     producer: Arc<BusProducer>,
+    journal: Arc<KafkaJournal>,
     status: Arc<EngineStatus>,
     source: String,
     replies_topic: String,
@@ -361,6 +364,7 @@ impl Matching {
         let effects = Effects {
             projector,
             reader: pg.reader(),
+            journal: journal.clone(),
             producer,
             status: status.clone(),
             source: source.clone(),
@@ -887,6 +891,7 @@ async fn apply_and_journal(shard: Shard<'_>, pending: Vec<Pending>, stop: &watch
     metrics::counter!("qt_engine_commands_total").increment(envs.len() as u64);
     metrics::counter!("qt_engine_events_total").increment(applied.events.len() as u64);
     applied.envs = envs;
+    applied.visible_at = journal.committed_end();
     Journaled::Done(applied)
 }
 
@@ -970,19 +975,29 @@ impl Effects {
             .zip(&b.ranges)
             .map(|(command, r)| Projected { command, events: &b.events[r.clone()] })
             .collect();
-        let Effects { projector, reader, producer, status, source, replies_topic } = self;
+        let Effects { projector, reader, producer, status, source, replies_topic, journal } = self;
         let (status, source): (&EngineStatus, &str) = (status, source);
         let timer = Instant::now();
-        // `Backoff` rather than `persist`: the projector is borrowed mutably by each try.
-        let mut backoff = Backoff::new("projection", status);
-        while let Err(e) = projector.project(source, &items).await {
-            if !backoff.wait(&e, stop).await {
-                // Journaled and applied: the next start replays and projects it.
-                return false;
+        let project = async {
+            // `Backoff` rather than `persist`: the projector is borrowed mutably by each try.
+            let mut backoff = Backoff::new("projection", status);
+            while let Err(e) = projector.project(source, &items).await {
+                if !backoff.wait(&e, stop).await {
+                    // Journaled and applied: the next start replays and projects it.
+                    return false;
+                }
             }
+            backoff.succeeded();
+            metrics::histogram!("qt_projection_seconds").record(timer.elapsed().as_secs_f64());
+            true
+        };
+        // Meanwhile: the replicas answer a query once they read up to the journal's last
+        // stable offset, so a client answered must find its command below it.
+        let visible = persist("journal visibility", status, stop, || journal.wait_visible(b.visible_at));
+        let (projected, visible) = tokio::join!(project, visible);
+        if !projected || visible.is_none() {
+            return false;
         }
-        backoff.succeeded();
-        metrics::histogram!("qt_projection_seconds").record(timer.elapsed().as_secs_f64());
         {
             // The command is journaled with its events and projected: the intake may
             // answer now (not awaited, so the next batch does not wait for the replies'
