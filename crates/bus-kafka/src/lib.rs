@@ -30,6 +30,12 @@
 //!   only after the delivery report: nothing is acknowledged that Kafka has not persisted
 //!   on all in-sync replicas. A failed batch may be partly written; retrying it is safe
 //!   because consumers and the journal skip sequence numbers already seen.
+//! - A matching shard writes its journal and its events through a transactional producer
+//!   ([`BusProducer::transactional`], [`KafkaJournal::append_with`]): one transaction per
+//!   batch, so a failed batch leaves nothing visible, and a newer producer with the same
+//!   `transactional.id` fences the older one ([`BusError::Fenced`]). Every consumer reads
+//!   with `isolation.level=read_committed`; commit markers take offsets, so no reader
+//!   assumes contiguous offsets.
 //! - [`KafkaJournal`] and [`KafkaEventSink`] are async inside; [`SyncJournal`] and
 //!   [`SyncEventSink`] implement the engine's synchronous ports by `block_on` on a tokio
 //!   runtime handle and must be used from a thread that is not a runtime worker (the
