@@ -16,8 +16,10 @@
 //!   seq per stream with its effects, so a redelivered message changes nothing.
 //! - A record without `qt-source`/`qt-seq` headers is sequenced by its position:
 //!   source `topic/partition`, seq `offset + 1`.
-//! - One writer per source: two processes publishing as the same source at once (a zombie
-//!   shard owner) are not fenced here; shard ownership must be exclusive.
+//! - One writer per source: the consumer does not fence anyone itself; a matching shard's
+//!   writer is made exclusive by its transactional id (qt-node `matching::claim`), and
+//!   this consumer reads committed transactions only (`isolation.level=read_committed`),
+//!   so a fenced writer's aborted batch is never delivered.
 //! - After a rebalance a commit of a partition this member lost fails; the new owner
 //!   redelivers from the last commit, and de-duplication absorbs it.
 //! - Every consumer reports `qt_kafka_consumer_lag{group,topic,partition}` ([`LagContext`]).

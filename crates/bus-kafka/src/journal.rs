@@ -2,22 +2,42 @@
 //! matching shard (the engine's [`Journal`] port).
 //!
 //! Contract:
-//! - `append` sends the batch with the idempotent producer to the journal's partition, each
-//!   record keyed by its sequence number and carrying it in the `qt-seq` header, and
-//!   returns once every record is acknowledged by all in-sync replicas.
-//! - Sequence numbers must increase. After a failed `append` the journal does not know how
-//!   much of the batch reached Kafka; the next `append` re-reads the last sequence number
-//!   from Kafka and skips the commands of its batch that are already there, so retrying
-//!   the same batch is safe (and never writes a command twice).
-//! - `read_from(from, max)` finds the first offset whose sequence is `>= from` (a guess from
-//!   the first record, then binary search by fetching single records) and reads forward.
-//! - `last_seq` reads the record below the high watermark (0 for an empty partition). With
-//!   7-day retention a log may have been truncated: recovery starts from a snapshot whose
-//!   sequence is newer than the oldest record kept.
-//! - One writer per partition (the shard's owner); readers may be many.
+//! - `append` sends the batch to the journal's partition, each record keyed by its
+//!   sequence number and carrying it in the `qt-seq` header, and returns once every record
+//!   is acknowledged by all in-sync replicas. Sequence numbers must increase.
+//! - With a transactional producer ([`BusProducer::transactional`], the matching shard's),
+//!   [`KafkaJournal::append_with`] writes the batch and the records given with it (the
+//!   batch's events) in one Kafka transaction: all of them become visible to
+//!   `read_committed` readers at the commit, or none. A failed send or an abortable
+//!   commit aborts the transaction (nothing of it is ever visible), so retrying the same
+//!   batch is safe without looking at the log; a commit whose outcome is open (timeout)
+//!   is resumed by the retry, never aborted. A fenced or fatal producer returns
+//!   [`BusError::Fenced`] / [`BusError::ProducerFatal`] for good.
+//! - With an idempotent, non-transactional producer, after a failed `append` the journal
+//!   does not know how much of the batch reached Kafka; the next `append` re-reads the
+//!   last sequence number and skips the commands of its batch already there.
+//! - Readers see committed records only (`isolation.level=read_committed`) up to the last
+//!   stable offset. Offsets are not contiguous: each transaction ends with a commit (or
+//!   abort) marker that takes an offset and is never delivered, and aborted records are
+//!   skipped. So every probe reads "the first data record at or after an offset, below a
+//!   bound" and learns from the partition-EOF event (the fetcher reached the last stable
+//!   offset, after delivering every data record before it; one per assignment, so never
+//!   a stale one) that there is none; nothing assumes that offset `o` holds sequence
+//!   `o + 1` or that the offset below the end is a record. Not the consumer's position:
+//!   after a re-assignment it may still show the previous one's for a while.
+//! - `read_from(from, max)` finds the first data record whose sequence is `>= from` (a
+//!   guess from the first record, then binary search by fetching single records) and
+//!   reads forward.
+//! - `last_seq` is the sequence of the last data record below the last stable offset,
+//!   found by reading a window before it (widened while the window holds only markers or
+//!   aborted records), 0 for a log without any. With 7-day retention a log may have been
+//!   truncated: recovery starts from a snapshot whose sequence is newer than the oldest
+//!   record kept.
+//! - One writer per partition (the shard's owner); a transactional id makes that hold:
+//!   a second writer fences the first. Readers may be many.
 
 use crate::producer::{BusProducer, OutRecord};
-use crate::{header, header_u64, BusError, KafkaConfig};
+use crate::{header, header_u64, BusError, KafkaConfig, TxnError};
 use qt_engine::ports::Journal;
 use qt_engine::{CommandEnvelope, EventEnvelope};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -31,8 +51,20 @@ use std::time::{Duration, Instant};
 enum Tail {
     Unknown,
     Known(u64),
-    /// A send failed: some of the batch may be in the log.
+    /// A non-transactional send failed: some of the batch may be in the log.
     Uncertain,
+}
+
+/// Where a transactional writer stands between appends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxnState {
+    /// No transaction open.
+    Ready,
+    /// A transaction failed and was not aborted yet (the abort itself failed).
+    NeedsAbort,
+    /// The commit of the batch ending at this sequence has an open outcome: the next
+    /// append of that batch resumes it.
+    Committing(u64),
 }
 
 /// The durable command log of one shard: one partition of a topic.
@@ -43,6 +75,9 @@ pub struct KafkaJournal {
     producer: Arc<BusProducer>,
     reader: Mutex<BaseConsumer>,
     tail: Mutex<Tail>,
+    txn: Mutex<TxnState>,
+    /// The offset after the last journal record of the last committed transaction.
+    committed_end: Mutex<i64>,
     timeout: Duration,
 }
 
@@ -59,8 +94,12 @@ impl std::fmt::Debug for KafkaJournal {
 struct Rec {
     offset: i64,
     seq: u64,
-    cmd: Option<CommandEnvelope>,
+    cmd: CommandEnvelope,
 }
+
+/// How long one poll of a probe waits at most (it returns as soon as a record or the
+/// partition's end arrives).
+const PROBE_POLL: Duration = Duration::from_millis(50);
 
 impl KafkaJournal {
     /// The journal of `partition` of `topic` (a full topic name, prefix included).
@@ -78,9 +117,14 @@ impl KafkaJournal {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
+            // Committed transactions only; the watermarks it asks for then end at the
+            // last stable offset (librdkafka's default, explicit because it matters).
+            .set("isolation.level", "read_committed")
             // Single-record probes should not wait for a full fetch.
             .set("fetch.wait.max.ms", "10")
-            .set("enable.partition.eof", "false");
+            // The end of the partition (the last stable offset) is reported: how a scan
+            // learns that what is left of its range is markers or aborted records.
+            .set("enable.partition.eof", "true");
         cfg.apply_extra(&mut c);
         let reader: BaseConsumer = c.create()?;
         Ok(KafkaJournal {
@@ -90,6 +134,8 @@ impl KafkaJournal {
             producer,
             reader: Mutex::new(reader),
             tail: Mutex::new(Tail::Unknown),
+            txn: Mutex::new(TxnState::Ready),
+            committed_end: Mutex::new(0),
             timeout: cfg.request_timeout(),
         })
     }
@@ -110,17 +156,38 @@ impl KafkaJournal {
         *self.tail.lock().unwrap_or_else(|e| e.into_inner()) = t;
     }
 
+    fn txn_state(&self) -> TxnState {
+        *self.txn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_txn_state(&self, t: TxnState) {
+        *self.txn.lock().unwrap_or_else(|e| e.into_inner()) = t;
+    }
+
     /// Appends a batch durably (see the module contract).
     pub async fn append_async(self: &Arc<Self>, batch: &[CommandEnvelope]) -> Result<(), BusError> {
-        let (last, recovering) = match self.tail() {
-            Tail::Known(s) => (s, false),
-            Tail::Unknown => (self.last_seq_async().await?, false),
-            Tail::Uncertain => (self.last_seq_async().await?, true),
-        };
+        self.append_with(batch, &[]).await
+    }
+
+    /// Appends a batch and `with` (records of other topics: the batch's events) in one
+    /// transaction; `with` needs a transactional producer. Retry a failure with the same
+    /// arguments (module contract).
+    pub async fn append_with(self: &Arc<Self>, batch: &[CommandEnvelope], with: &[OutRecord]) -> Result<(), BusError> {
+        if self.producer.transactional_id().is_some() {
+            return self.append_txn(batch, with).await;
+        }
+        if !with.is_empty() {
+            return Err(BusError::Config("records besides the journal's need a transactional producer".into()));
+        }
+        self.append_plain(batch).await
+    }
+
+    /// The journal records of `batch`, checking that it follows `last`.
+    fn records(&self, batch: &[CommandEnvelope], last: u64, skip_known: bool) -> Result<Vec<OutRecord>, BusError> {
         let mut prev = last;
         let mut records = Vec::with_capacity(batch.len());
         for c in batch {
-            if c.seq <= last && recovering {
+            if c.seq <= last && skip_known {
                 continue;
             }
             if c.seq <= prev {
@@ -137,13 +204,140 @@ impl KafkaJournal {
             r.partition = Some(self.partition);
             records.push(r);
         }
+        Ok(records)
+    }
+
+    async fn known_last(self: &Arc<Self>) -> Result<u64, BusError> {
+        match self.tail() {
+            Tail::Known(s) => Ok(s),
+            Tail::Unknown | Tail::Uncertain => self.last_seq_async().await,
+        }
+    }
+
+    /// One transaction: begin, send the batch and `with`, commit (module contract).
+    async fn append_txn(self: &Arc<Self>, batch: &[CommandEnvelope], with: &[OutRecord]) -> Result<(), BusError> {
+        if batch.is_empty() && with.is_empty() {
+            return Ok(());
+        }
+        match self.txn_state() {
+            // The commit of an earlier call has an open outcome: resume it, whatever this
+            // call carries (usually the same batch again, then done).
+            TxnState::Committing(pending) => {
+                self.commit(pending).await?;
+                if batch.last().map(|c| c.seq) == Some(pending) {
+                    return Ok(());
+                }
+            }
+            TxnState::NeedsAbort => self.abort().await?,
+            TxnState::Ready => {}
+        }
+        let last = self.known_last().await?;
+        // A transaction without commands (an ownership probe) leaves the tail where it is.
+        let end = batch.last().map_or(last, |c| c.seq);
+        let mut records = self.records(batch, last, false)?;
+        records.extend_from_slice(with);
+        if let Err(e) = self.producer.begin_transaction().await {
+            return Err(self.failed(e).await);
+        }
+        let journal_records = records.len() - with.len();
+        match self.producer.send_all(&records).await {
+            Ok(delivered) => {
+                if let Some(d) = delivered[..journal_records.min(delivered.len())].last() {
+                    *self.committed_end.lock().unwrap_or_else(|e| e.into_inner()) = d.offset + 1;
+                }
+            }
+            Err(e) => return Err(self.failed(self.producer.classify(e)).await),
+        }
+        self.commit(end).await
+    }
+
+    /// The offset after the last journal record of the last committed transaction (0
+    /// before any): what [`KafkaJournal::wait_visible`] waits for.
+    pub fn committed_end(&self) -> i64 {
+        *self.committed_end.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until `read_committed` readers can see the journal up to `end` (the last
+    /// stable offset passed it). A commit returns once the coordinator decided it; the
+    /// markers that make it visible are written just after. Whoever answers a client
+    /// after a commit waits for this, so that a replica asked next sees the command.
+    pub async fn wait_visible(self: &Arc<Self>, end: i64) -> Result<(), BusError> {
+        let me = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let deadline = Instant::now() + me.timeout;
+            loop {
+                let reader = me.reader.lock().unwrap_or_else(|e| e.into_inner());
+                let (_, stable) = me.watermarks(&reader)?;
+                drop(reader);
+                if stable >= end {
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    return Err(BusError::Timeout(me.timeout, "waiting for a commit to become visible"));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+        .await
+        .map_err(|e| BusError::Task(e.to_string()))?
+    }
+
+    async fn commit(&self, end: u64) -> Result<(), BusError> {
+        match self.producer.commit_transaction().await {
+            Ok(()) => {
+                self.set_txn_state(TxnState::Ready);
+                self.set_tail(Tail::Known(end));
+                Ok(())
+            }
+            Err(e) if e.txn() == TxnError::Retriable => {
+                self.set_txn_state(TxnState::Committing(end));
+                Err(e)
+            }
+            Err(e) => Err(self.failed(e).await),
+        }
+    }
+
+    /// After a failed step of an open transaction: aborts it unless the producer is done
+    /// for; returns the error to report (a fatal one found while aborting wins).
+    async fn failed(&self, e: BusError) -> BusError {
+        if e.is_fatal() {
+            return e;
+        }
+        self.set_txn_state(TxnState::NeedsAbort);
+        match self.abort().await {
+            Err(abort) if abort.is_fatal() => abort,
+            _ => e,
+        }
+    }
+
+    async fn abort(&self) -> Result<(), BusError> {
+        match self.producer.abort_transaction().await {
+            Ok(()) => {
+                self.set_txn_state(TxnState::Ready);
+                Ok(())
+            }
+            Err(e) => {
+                if !e.is_fatal() {
+                    self.set_txn_state(TxnState::NeedsAbort);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// A non-transactional append (module contract).
+    async fn append_plain(self: &Arc<Self>, batch: &[CommandEnvelope]) -> Result<(), BusError> {
+        let recovering = matches!(self.tail(), Tail::Uncertain);
+        let last = self.known_last().await?;
+        let records = self.records(batch, last, recovering)?;
+        let end = batch.last().map_or(last, |c| c.seq).max(last);
         if records.is_empty() {
             self.set_tail(Tail::Known(last));
             return Ok(());
         }
         match self.producer.send_all(&records).await {
             Ok(_) => {
-                self.set_tail(Tail::Known(prev));
+                self.set_tail(Tail::Known(end));
                 Ok(())
             }
             Err(e) => {
@@ -173,44 +367,54 @@ impl KafkaJournal {
             return Ok(vec![]);
         }
         let reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
-        let (low, high) = self.watermarks(&reader)?;
-        if low >= high {
+        let (low, end) = self.watermarks(&reader)?;
+        if low >= end {
             return Ok(vec![]);
         }
-        let start = self.find_start(&reader, low, high, from)?;
+        let start = self.find_start(&reader, low, end, from)?;
         let mut out = Vec::new();
-        if start >= high {
+        if start >= end {
             return Ok(out);
         }
-        self.assign(&reader, start)?;
-        let deadline = Instant::now() + self.timeout;
-        let mut next = start;
-        while next < high && out.len() < max {
-            let rec = self.poll_one(&reader, next, deadline)?;
-            next = rec.offset + 1;
+        self.scan(&reader, start, end, |rec| {
             if rec.seq >= from {
-                if let Some(cmd) = rec.cmd {
-                    out.push(cmd);
-                }
+                out.push(rec.cmd);
             }
-        }
+            out.len() < max
+        })?;
         Ok(out)
     }
 
     /// `last_seq` on the calling thread.
     pub fn last_seq_blocking(&self) -> Result<u64, BusError> {
         let reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
-        let (low, high) = self.watermarks(&reader)?;
-        if low >= high {
-            return Ok(0);
+        let (low, end) = self.watermarks(&reader)?;
+        // The offset below the end is usually a commit marker: read a window before it
+        // and keep its last data record, widening the window while it holds none.
+        let mut window = 16i64;
+        loop {
+            let start = end.saturating_sub(window).max(low);
+            if start >= end {
+                return Ok(0);
+            }
+            let mut last = None;
+            self.scan(&reader, start, end, |rec| {
+                last = Some(rec.seq);
+                true
+            })?;
+            if let Some(seq) = last {
+                return Ok(seq);
+            }
+            if start == low {
+                return Ok(0);
+            }
+            window = window.saturating_mul(8);
         }
-        // The idempotent, non-transactional producer writes no control records, so the
-        // record below the high watermark is the last command.
-        Ok(self.fetch_at(&reader, high - 1)?.seq)
     }
 
-    /// Low and high watermarks. Leadership moves (a broker restart, a fresh topic) answer
-    /// "not leader" or "unknown partition" for a moment: retried until the timeout.
+    /// Low watermark and last stable offset (the reader is `read_committed`, so
+    /// librdkafka asks for that end). Leadership moves (a broker restart, a fresh topic)
+    /// answer "not leader" or "unknown partition" for a moment: retried until the timeout.
     fn watermarks(&self, reader: &BaseConsumer) -> Result<(i64, i64), BusError> {
         let deadline = Instant::now() + self.timeout;
         loop {
@@ -224,30 +428,35 @@ impl KafkaJournal {
         }
     }
 
-    /// The first offset in `[low, high]` whose sequence is `>= from` (`high` when none).
-    fn find_start(&self, reader: &BaseConsumer, low: i64, high: i64, from: u64) -> Result<i64, BusError> {
-        let first = self.fetch_at(reader, low)?;
+    /// The first offset in `[low, end]` from which every data record has a sequence
+    /// `>= from` (`end` when none has).
+    fn find_start(&self, reader: &BaseConsumer, low: i64, end: i64, from: u64) -> Result<i64, BusError> {
+        let Some(first) = self.fetch_at(reader, low, end)? else { return Ok(end) };
         if first.seq >= from {
             return Ok(first.offset);
         }
-        // Sequence numbers of a shard are usually dense: try the offset they imply first.
+        // Offsets run ahead of sequences (one marker per transaction): the offset the
+        // sequences imply is at or before the wanted record, a cheap first try.
         let gap = i64::try_from(from - first.seq).unwrap_or(i64::MAX);
         let guess = first.offset.saturating_add(gap);
-        if guess < high {
-            let g = self.fetch_at(reader, guess)?;
-            if g.seq == from {
-                return Ok(g.offset);
+        if guess < end {
+            if let Some(g) = self.fetch_at(reader, guess, end)? {
+                if g.seq == from {
+                    return Ok(g.offset);
+                }
             }
         }
-        // Invariant: seq(lo) < from; every record at or after `hi` has seq >= from.
-        let (mut lo, mut hi) = (first.offset, high);
+        // Invariant: `lo` holds a data record with seq < from; every data record at or
+        // after `hi` has seq >= from.
+        let (mut lo, mut hi) = (first.offset, end);
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
-            let m = self.fetch_at(reader, mid)?;
-            if m.offset >= hi || m.seq >= from {
-                hi = mid;
-            } else {
-                lo = m.offset;
+            match self.fetch_at(reader, mid, hi)? {
+                // Only markers or aborted records in [mid, hi), or the first data record
+                // there is already far enough: the start is at or before mid.
+                None => hi = mid,
+                Some(m) if m.seq >= from => hi = mid,
+                Some(m) => lo = m.offset,
             }
         }
         Ok(hi)
@@ -260,42 +469,71 @@ impl KafkaJournal {
         Ok(())
     }
 
-    /// The first record at or after `offset`.
-    fn fetch_at(&self, reader: &BaseConsumer, offset: i64) -> Result<Rec, BusError> {
-        self.assign(reader, offset)?;
-        self.poll_one(reader, offset, Instant::now() + self.timeout)
+    /// The first data record at or after `offset` and below `end`, if any.
+    fn fetch_at(&self, reader: &BaseConsumer, offset: i64, end: i64) -> Result<Option<Rec>, BusError> {
+        let mut found = None;
+        self.scan(reader, offset, end, |rec| {
+            found = Some(rec);
+            false
+        })?;
+        Ok(found)
     }
 
-    fn poll_one(&self, reader: &BaseConsumer, at_least: i64, deadline: Instant) -> Result<Rec, BusError> {
+    /// Hands the data records of `[start, end)` to `take`, in order, until it returns
+    /// false or the range is read: a record at `end - 1` or later was seen, or the
+    /// partition's end was reported (markers and aborted records, never handed out, were
+    /// all that was left; the end, the last stable offset, only grows).
+    fn scan(
+        &self,
+        reader: &BaseConsumer,
+        start: i64,
+        end: i64,
+        mut take: impl FnMut(Rec) -> bool,
+    ) -> Result<(), BusError> {
+        if start >= end {
+            return Ok(());
+        }
+        self.assign(reader, start)?;
+        let deadline = Instant::now() + self.timeout;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if Instant::now() >= deadline {
                 return Err(BusError::Timeout(self.timeout, "reading the journal"));
             }
-            match reader.poll(left.min(Duration::from_millis(200))) {
-                None => continue,
+            match reader.poll(PROBE_POLL) {
+                None => {}
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) if p == self.partition => return Ok(()),
                 Some(Err(e)) => return Err(e.into()),
                 Some(Ok(m)) => {
                     // Records of an earlier assignment may still be queued: skip them.
-                    if m.topic() != self.topic || m.partition() != self.partition || m.offset() < at_least {
+                    if m.topic() != self.topic || m.partition() != self.partition || m.offset() < start {
                         continue;
                     }
-                    let bad = |what: String| BusError::BadRecord {
-                        topic: self.topic.clone(),
-                        partition: self.partition,
-                        offset: m.offset(),
-                        what,
-                    };
-                    let seq = header_u64(m.headers(), header::SEQ).ok_or_else(|| bad("no qt-seq header".into()))?;
-                    let cmd: CommandEnvelope = serde_json::from_slice(m.payload().unwrap_or_default())
-                        .map_err(|e| bad(format!("not a command envelope: {e}")))?;
-                    if cmd.seq != seq {
-                        return Err(bad(format!("qt-seq {seq} but envelope seq {}", cmd.seq)));
+                    if m.offset() >= end {
+                        return Ok(());
                     }
-                    return Ok(Rec { offset: m.offset(), seq, cmd: Some(cmd) });
+                    let rec = self.decode(&m)?;
+                    if !take(rec) || m.offset() + 1 >= end {
+                        return Ok(());
+                    }
                 }
             }
         }
+    }
+
+    fn decode(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> Result<Rec, BusError> {
+        let bad = |what: String| BusError::BadRecord {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            offset: m.offset(),
+            what,
+        };
+        let seq = header_u64(m.headers(), header::SEQ).ok_or_else(|| bad("no qt-seq header".into()))?;
+        let cmd: CommandEnvelope = serde_json::from_slice(m.payload().unwrap_or_default())
+            .map_err(|e| bad(format!("not a command envelope: {e}")))?;
+        if cmd.seq != seq {
+            return Err(bad(format!("qt-seq {seq} but envelope seq {}", cmd.seq)));
+        }
+        Ok(Rec { offset: m.offset(), seq, cmd })
     }
 }
 

@@ -30,6 +30,12 @@
 //!   only after the delivery report: nothing is acknowledged that Kafka has not persisted
 //!   on all in-sync replicas. A failed batch may be partly written; retrying it is safe
 //!   because consumers and the journal skip sequence numbers already seen.
+//! - A matching shard writes its journal and its events through a transactional producer
+//!   ([`BusProducer::transactional`], [`KafkaJournal::append_with`]): one transaction per
+//!   batch, so a failed batch leaves nothing visible, and a newer producer with the same
+//!   `transactional.id` fences the older one ([`BusError::Fenced`]). Every consumer reads
+//!   with `isolation.level=read_committed`; commit markers take offsets, so no reader
+//!   assumes contiguous offsets.
 //! - [`KafkaJournal`] and [`KafkaEventSink`] are async inside; [`SyncJournal`] and
 //!   [`SyncEventSink`] implement the engine's synchronous ports by `block_on` on a tokio
 //!   runtime handle and must be used from a thread that is not a runtime worker (the
@@ -263,6 +269,32 @@ pub enum BusError {
     Timeout(Duration, &'static str),
     #[error("background task failed: {0}")]
     Task(String),
+    /// Another producer with the same `transactional.id` initialised after this one:
+    /// another process owns what this one wrote. Never recovers.
+    #[error("kafka: fenced by a newer producer with the same transactional id: {0}")]
+    Fenced(String),
+    /// The producer raised a fatal error other than fencing: it can never send again.
+    #[error("kafka: fatal producer error: {0}")]
+    ProducerFatal(String),
+}
+
+/// What a failed transaction step (or a send inside a transaction) asks the caller to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxnError {
+    /// Another producer owns the `transactional.id`: stop, never re-initialise.
+    Fenced,
+    /// The producer can never be used again.
+    Fatal,
+    /// The outcome of a commit is open (timeout, coordinator moving): call the same step
+    /// again.
+    Retriable,
+    /// The transaction cannot commit: abort it and redo its records in a new one.
+    Abortable,
+}
+
+/// Error codes saying that a newer producer took the `transactional.id` over.
+pub(crate) fn is_fencing(code: RDKafkaErrorCode) -> bool {
+    matches!(code, RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch)
 }
 
 /// What a failed [`BusProducer::send_all`] says about the record it failed on.
@@ -309,6 +341,29 @@ impl BusError {
             },
             _ => SendFailure::Unknown,
         }
+    }
+
+    /// What a transactional writer does after this error ([`TxnError`]). Send failures
+    /// (delivery reports) inside a transaction are abortable unless they carry a fencing
+    /// code; librdkafka's own verdict decides for its transaction calls.
+    pub fn txn(&self) -> TxnError {
+        match self {
+            BusError::Fenced(_) => TxnError::Fenced,
+            BusError::ProducerFatal(_) => TxnError::Fatal,
+            BusError::Kafka(KafkaError::Transaction(e)) if is_fencing(e.code()) => TxnError::Fenced,
+            BusError::Kafka(KafkaError::Transaction(e)) if e.is_fatal() => TxnError::Fatal,
+            BusError::Kafka(KafkaError::Transaction(e)) if e.txn_requires_abort() => TxnError::Abortable,
+            BusError::Kafka(KafkaError::Transaction(e)) if e.is_retriable() => TxnError::Retriable,
+            BusError::Kafka(e) | BusError::NotQueued(e) if e.rdkafka_error_code().is_some_and(is_fencing) => {
+                TxnError::Fenced
+            }
+            _ => TxnError::Abortable,
+        }
+    }
+
+    /// Whether this process must stop writing as this producer (fenced or fatal).
+    pub fn is_fatal(&self) -> bool {
+        matches!(self.txn(), TxnError::Fenced | TxnError::Fatal)
     }
 
     /// Whether a retry may succeed (broker down, timeout) rather than the request being wrong.

@@ -1,10 +1,17 @@
 //! The idempotent producer. `send_all` returns only after Kafka has acknowledged every
 //! record of the batch on all in-sync replicas (`acks=all`), or with the first error once
 //! every delivery report is in: a caller never acknowledges what Kafka did not persist.
+//!
+//! A producer made by [`BusProducer::transactional`] also has a `transactional.id`: its
+//! [`BusProducer::init_transactions`] fences every older producer with the same id (Kafka
+//! aborts its open transaction; its later sends and commits fail), and its records are
+//! only visible to `read_committed` readers once [`BusProducer::commit_transaction`]
+//! returned. librdkafka's transaction calls block: they run on tokio's blocking pool.
 
+use crate::TxnError;
 use crate::{header, BusError, KafkaConfig};
 use futures_util::future::join_all;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::future_producer::Delivery;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -35,10 +42,13 @@ impl OutRecord {
     }
 }
 
-/// An idempotent, `acks=all`, compressed producer.
+/// An idempotent, `acks=all`, compressed producer (optionally transactional).
 pub struct BusProducer {
     inner: FutureProducer,
     delivery_timeout: Duration,
+    /// Timeout of each transaction call (`request_timeout_ms`).
+    txn_timeout: Duration,
+    transactional_id: Option<String>,
 }
 
 impl std::fmt::Debug for BusProducer {
@@ -49,6 +59,16 @@ impl std::fmt::Debug for BusProducer {
 
 impl BusProducer {
     pub fn new(cfg: &KafkaConfig, role: &str) -> Result<Self, BusError> {
+        Self::create(cfg, role, None)
+    }
+
+    /// A transactional producer: `transactional_id` names the one writer it stands for
+    /// (a matching shard). Call [`BusProducer::init_transactions`] before anything else.
+    pub fn transactional(cfg: &KafkaConfig, role: &str, transactional_id: &str) -> Result<Self, BusError> {
+        Self::create(cfg, role, Some(transactional_id))
+    }
+
+    fn create(cfg: &KafkaConfig, role: &str, transactional_id: Option<&str>) -> Result<Self, BusError> {
         cfg.validate()?;
         let mut c = cfg.client_config(role);
         c.set("enable.idempotence", "true")
@@ -61,9 +81,68 @@ impl BusProducer {
             .set("request.timeout.ms", cfg.request_timeout_ms.to_string())
             // Murmur2 like the Java clients, so keys land where other clients put them.
             .set("partitioner", "murmur2_random");
+        if let Some(id) = transactional_id {
+            // The coordinator aborts a transaction left open longer than this (a writer
+            // that died mid-batch); librdkafka wants the delivery timeout within it.
+            let txn_ms = cfg.delivery_timeout_ms.max(60_000);
+            c.set("transactional.id", id).set("transaction.timeout.ms", txn_ms.to_string());
+        }
         cfg.apply_extra(&mut c);
         let inner: FutureProducer = c.create()?;
-        Ok(BusProducer { inner, delivery_timeout: Duration::from_millis(u64::from(cfg.delivery_timeout_ms)) })
+        Ok(BusProducer {
+            inner,
+            delivery_timeout: Duration::from_millis(u64::from(cfg.delivery_timeout_ms)),
+            txn_timeout: cfg.request_timeout(),
+            transactional_id: transactional_id.map(str::to_string),
+        })
+    }
+
+    /// The `transactional.id`, for a transactional producer.
+    pub fn transactional_id(&self) -> Option<&str> {
+        self.transactional_id.as_deref()
+    }
+
+    /// Registers the `transactional.id` with its coordinator, fencing any older producer
+    /// with the same id and aborting its open transaction (waits until that is done).
+    pub async fn init_transactions(&self) -> Result<(), BusError> {
+        self.txn_call(|p, t| p.init_transactions(t)).await
+    }
+
+    pub async fn begin_transaction(&self) -> Result<(), BusError> {
+        self.txn_call(|p, _| p.begin_transaction()).await
+    }
+
+    /// Commits the open transaction. A [`TxnError::Retriable`] failure leaves its outcome
+    /// open: call it again (librdkafka resumes the commit), never abort then.
+    pub async fn commit_transaction(&self) -> Result<(), BusError> {
+        self.txn_call(|p, t| p.commit_transaction(t)).await
+    }
+
+    pub async fn abort_transaction(&self) -> Result<(), BusError> {
+        self.txn_call(|p, t| p.abort_transaction(t)).await
+    }
+
+    /// Runs a (blocking) transaction call on the blocking pool; a failure carries the
+    /// producer's fatal error when it has one (see [`BusError::txn`]).
+    async fn txn_call(
+        &self,
+        call: impl FnOnce(&FutureProducer, Duration) -> KafkaResult<()> + Send + 'static,
+    ) -> Result<(), BusError> {
+        let (p, t) = (self.inner.clone(), self.txn_timeout);
+        let result =
+            tokio::task::spawn_blocking(move || call(&p, t)).await.map_err(|e| BusError::Task(e.to_string()))?;
+        result.map_err(|e| self.classify(BusError::Kafka(e)))
+    }
+
+    /// Turns `e` into [`BusError::Fenced`] or [`BusError::ProducerFatal`] when this
+    /// producer has raised a fatal error (it can never send again), else leaves it.
+    pub fn classify(&self, e: BusError) -> BusError {
+        match self.inner.client().fatal_error() {
+            Some((code, reason)) if crate::is_fencing(code) => BusError::Fenced(format!("{code:?}: {reason}")),
+            Some((code, reason)) => BusError::ProducerFatal(format!("{code:?}: {reason}")),
+            None if matches!(e.txn(), TxnError::Fenced) => BusError::Fenced(e.to_string()),
+            None => e,
+        }
     }
 
     /// Sends a batch and waits for every delivery report. Records of one partition keep

@@ -5,10 +5,11 @@
 //!
 //! ```text
 //! client ─► ingestion (qt-api router) ─► Kafka `orders` (key: user) ─► matching shard:
-//!              ▲   ▲                         sequence → journal (`commands.matching` p0)
-//!              │   └ Redis: idempotency        → apply (Exchange) → project (PostgreSQL)
-//!              │     claims                    → events (`events`, `executions`, `prices`,
-//!              │                                 `risk-events`) → reply (`replies`)
+//!              ▲   ▲                         sequence → apply (Exchange) → one Kafka
+//!              │   └ Redis: idempotency        transaction: journal (`commands.matching`
+//!              │     claims                    p0) + events (`events`, `executions`,
+//!              │                               `prices`, `risk-events`) → project
+//!              │                               (PostgreSQL) → reply (`replies`)
 //!              ├── reads: PostgreSQL read model      │
 //!              └── engine queries, WebSocket: replica of the shard (tails its journal)
 //! risk: `executions` (group risk-engine-group) → Redis `position:{user}:{symbol}`
@@ -20,11 +21,21 @@
 //!   engine is a [`remote::KafkaEngine`] and its read model PostgreSQL
 //!   ([`pg_read::PgReadModel`]).
 //! - An intake process answers a command only with the outcome the shard replied after
-//!   the command was journaled (acknowledged by all in-sync replicas), applied and
-//!   projected; never acknowledges what Kafka did not persist.
+//!   the command was journaled (its transaction committed on all in-sync replicas),
+//!   applied and projected; never acknowledges what Kafka did not persist.
+//! - A batch's journal records and its events are written in one Kafka transaction:
+//!   every reader is `read_committed`, so events are published exactly once per journaled
+//!   command, never for a batch that did not commit (a crash or retry in between changes
+//!   nothing visible).
 //! - One matching shard owns every symbol (`node.partition` 0 of `commands.matching`):
-//!   more shards need symbols routed to partitions, which this version does not do. Run
-//!   exactly one matching process per shard (no fencing of a second one).
+//!   more shards need symbols routed to partitions, which this version does not do. A
+//!   second process for the same shard (a zombie after a network partition, two pods in
+//!   a rollout) is fenced: the newer one's `transactional.id` claim aborts the older
+//!   one's open transaction, and the older one stops (exit code non-zero) at its next
+//!   transaction or ownership probe, without replying, projecting or snapshotting
+//!   anything more ([`matching`]). The newer one recovers from the journal after its
+//!   claim, so the journal holds one history. An orchestrator should still run one
+//!   process per shard: each claim makes the other one stop.
 //! - Every role serves `/health`, `/ready` (503 while a dependency is down or the role has
 //!   not recovered) and `/metrics`, and logs JSON lines; the request id travels with each
 //!   command (`meta.request_id`) into the journal.
@@ -81,6 +92,10 @@ pub enum NodeError {
     Bind { addr: String, source: std::io::Error },
     #[error("server: {0}")]
     Serve(std::io::Error),
+    /// The matching shard's transactional producer was fenced (another process owns the
+    /// shard now) or failed fatally: the process stops.
+    #[error("matching shard lost: {0}")]
+    Lost(String),
 }
 
 /// What one process runs.
@@ -357,12 +372,18 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     let mut parts: Vec<(&'static str, Arc<EngineStatus>)> = Vec::new();
+    // A role that must take the whole process down (the matching shard lost to another
+    // process): its error, and the signal that ends serving.
+    let failure: Arc<std::sync::Mutex<Option<NodeError>>> = Arc::default();
+    let failed = Arc::new(tokio::sync::Notify::new());
 
     if matches!(role, Role::Matching | Role::All) {
         let status = Arc::new(EngineStatus::default());
         parts.push(("matching", status.clone()));
+        // Before recovery reads the journal: see `matching::claim`.
+        let owner = with_backoff("matching shard claim", Duration::from_secs(60), || matching::claim(&cfg)).await?;
         let (mut m, dedup) = with_backoff("matching recovery", Duration::from_secs(60), || {
-            matching::Matching::recover(cfg.clone(), &pg, producer.clone(), status.clone())
+            matching::Matching::recover(cfg.clone(), &pg, owner.clone(), producer.clone(), status.clone())
         })
         .await?;
         m.list_markets(&stop_rx).await?;
@@ -375,10 +396,15 @@ pub async fn serve(
             stop_rx.clone(),
         )));
         let stop = stop_rx.clone();
+        let (failure, failed) = (failure.clone(), failed.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = m.run(dedup, stop).await {
                 tracing::error!(error = %e, "matching failed");
                 status.stopped.store(true, Ordering::Release);
+                if matches!(e, NodeError::Lost(_)) {
+                    *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    failed.notify_one();
+                }
             }
         }));
     }
@@ -394,6 +420,12 @@ pub async fn serve(
         }));
     }
     let draining = Arc::new(AtomicBool::new(false));
+    let shutdown = async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = failed.notified() => tracing::error!("a role failed for good: stopping the process"),
+        }
+    };
     let result = if matches!(role, Role::Ingestion | Role::MarketData | Role::All) {
         let ups = (deps_up, kafka_up);
         serve_api(role, &cfg, &pg, producer.clone(), cache, instance, parts, ups, draining, shutdown).await
@@ -419,7 +451,11 @@ pub async fn serve(
     let p = producer.clone();
     let _ = tokio::task::spawn_blocking(move || p.flush(Duration::from_secs(5))).await;
     tracing::info!("stopped");
-    result
+    let lost = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+    match lost {
+        Some(e) => Err(e),
+        None => result,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

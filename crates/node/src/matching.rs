@@ -2,11 +2,17 @@
 //! by default; see the crate documentation).
 //!
 //! Contract:
+//! - Ownership: the shard writes through a transactional producer whose
+//!   `transactional.id` is the shard's name within the topic prefix (as the `orders`
+//!   consumer's `group.instance.id`). [`claim`] registers it before anything is read:
+//!   Kafka then aborts the open transaction of any older process writing as the shard,
+//!   and every later send or commit of that one fails as fenced. Recovery reads the
+//!   journal only after the claim, so no batch of the fenced process commits behind it.
 //! - Recovery at start: the latest PostgreSQL snapshot of the shard (only when the read
 //!   model has caught up with it, else from scratch), then the shard's journal (a partition
-//!   of `commands.matching`) after it. Replayed commands are projected again (the projector
-//!   skips what it holds) and their events published again (consumers de-duplicate by
-//!   `(source, seq)`), so a crash at any point leaves nothing missing downstream. The
+//!   of `commands.matching`, committed transactions only) after it. Replayed commands are
+//!   projected again (the projector skips what it holds); their events are not published
+//!   again: they were committed in the same transactions as the journal records. The
 //!   `orders` de-duplication starts from the snapshot's ingress watermarks advanced by the
 //!   replayed journal (a snapshot without them, from an older version, seeds nothing and
 //!   is logged).
@@ -17,29 +23,49 @@
 //!   batch itself and the batch still in flight; the rule and why it suffices are in
 //!   [`crate::keys`]): a used key is not journaled and is answered with the stored answer
 //!   (read once this batch is projected when its first request is in one of those two
-//!   batches); give each other request its sequence number, time and ids; journal the
-//!   batch (acknowledged by all in-sync replicas); apply; then, together,
-//!   project into PostgreSQL (and once projected, reply to the waiting intake processes,
-//!   a keyed place with the answer stored under its key) and publish the events; only
-//!   when both are durable commit the `orders` offsets (without waiting for the broker's
-//!   confirmation, except before a snapshot). A failing dependency is retried with backoff
-//!   while `/ready` says degraded; nothing is replied before it is durable.
-//! - Pipelined, two batches deep: while the effects of batch N (projection, replies,
-//!   events) run, batch N+1 is polled, journaled and applied; N+1's effects start only
-//!   once N's are durable (the projection follows the journal's order) and N's offsets are
-//!   committed then. A request is marked seen as soon as it is journaled, so a redelivery
-//!   before its offset is committed is skipped.
+//!   batches); give each other request its sequence number, time and ids; apply the batch
+//!   to the in-memory exchange, collecting its events; write its commands (the journal)
+//!   and its events (`events`, `executions`, `prices`, `risk-events`) in ONE Kafka
+//!   transaction; then project into PostgreSQL, then reply to the waiting intake
+//!   processes (a keyed place with the answer stored under its key); then commit the
+//!   `orders` offsets (without waiting for the broker's confirmation, except before a
+//!   snapshot).
+//! - Applying before the journal is durable is safe because nothing of the batch leaves
+//!   the process before its transaction commits: no reply, no projection, no event
+//!   visible (readers are `read_committed`), no snapshot. If the transaction cannot
+//!   commit the process either retries the same records or stops, and a stopped process
+//!   never snapshots a state holding an uncommitted batch: the next start rebuilds the
+//!   state from the journal, where that batch is not.
+//! - Transaction failures: a retriable or abortable one (broker restarting, coordinator
+//!   moving, timeout) aborts the transaction (nothing of it is visible) and sends the same
+//!   records in a new one, with backoff (100 ms doubling to 5 s) while `/ready` says
+//!   degraded; a commit whose outcome is open is resumed, not aborted. A fenced producer
+//!   (another process claimed the shard) or any other fatal producer error stops the role
+//!   with [`NodeError::Lost`] (the process exits non-zero) without projecting, replying or
+//!   snapshotting anything more; the producer is never initialised again by this process
+//!   (that would fence the rightful owner back). Other fatal errors are treated like
+//!   fencing because this process cannot tell them apart from losing the shard, and a
+//!   fresh start is the one safe way back (it claims, then recovers from the journal).
+//! - A fenced process that has no request to journal learns it through an ownership
+//!   probe (a transaction with one record nobody reads): when its `orders` consumer is
+//!   fenced as a static member (the other process joined), and before an idle snapshot.
+//! - Pipelined, two batches deep: while the effects of batch N (projection, replies) run,
+//!   batch N+1 is polled, applied and journaled; N+1's effects start only once N's are
+//!   durable (the projection follows the journal's order) and N's offsets are committed
+//!   then. A request is marked seen as soon as it is journaled, so a redelivery before
+//!   its offset is committed is skipped.
 //! - Each journaled command carries `meta.ingress` (`stream#seq` of the request in
 //!   `orders`), and the shard keeps per stream the highest one applied (its ingress
 //!   watermarks): after a crash between the journal write and the offset commit, the
 //!   redelivered requests are recognised and skipped, so a request is applied once.
 //! - A snapshot every `node.snapshot_every` commands and at shutdown, saved with the
-//!   ingress watermarks of the same state; none while a batch's effects were left undone.
-//!   The offsets are committed (synchronously) before, so a restart has little to
-//!   redeliver, but correctness does not rest on that commit: a snapshot may cover
-//!   requests whose offsets are not committed (after a consumer replacement the first
-//!   batch may hold only part of the redelivered requests), and the watermarks recognise
-//!   them although the journal before the snapshot is not replayed.
+//!   ingress watermarks of the same state; none while a batch's effects were left undone
+//!   or a batch was applied but not committed. The offsets are committed (synchronously)
+//!   before, so a restart has little to redeliver, but correctness does not rest on that
+//!   commit: a snapshot may cover requests whose offsets are not committed (after a
+//!   consumer replacement the first batch may hold only part of the redelivered
+//!   requests), and the watermarks recognise them although the journal before the
+//!   snapshot is not replayed.
 //! - An `orders` consumer that hit a fatal error (a static member fenced after a broker
 //!   restart never consumes again) is replaced, between batches (none in flight), by one
 //!   that carries its de-duplication state, so the requests redelivered from the last
@@ -92,6 +118,8 @@ struct Applied {
     /// The `orders` records of the batch, committed once its effects are durable.
     received: Vec<Received>,
     started: Option<Instant>,
+    /// The journal offset its transaction's commit must make visible before any reply.
+    visible_at: i64,
 }
 
 /// A keyed place answered without being journaled.
@@ -104,14 +132,15 @@ struct Replayed {
     row: Option<IdempotencyRow>,
 }
 
-/// What makes a batch's effects durable: the projector into PostgreSQL and the event
-/// sink, which run together after the journal append, then the replies.
+/// What a batch's effects are once its transaction (journal and events) committed: the
+/// projection into PostgreSQL, then the replies.
 struct Effects {
     projector: Projector,
     /// Reads the stored answers of replays whose first request was in flight.
     reader: PgReader,
-    sink: KafkaEventSink,
+    /// Sends the replies (not transactional: they leave after the commit anyway).
     producer: Arc<BusProducer>,
+    journal: Arc<KafkaJournal>,
     status: Arc<EngineStatus>,
     source: String,
     replies_topic: String,
@@ -120,7 +149,10 @@ struct Effects {
 pub struct Matching {
     cfg: Arc<NodeConfig>,
     exchange: Exchange,
+    /// Written through the shard's transactional producer ([`claim`]).
     journal: Arc<KafkaJournal>,
+    /// Builds the event records each batch's transaction carries.
+    sink: KafkaEventSink,
     snapshots: PgSnapshotStore,
     effects: Effects,
     /// Looks up the idempotency keys of places before they are journaled.
@@ -141,51 +173,123 @@ impl std::fmt::Debug for Matching {
     }
 }
 
-/// Retries `op` with exponential backoff (100 ms doubling up to 5 s) until it succeeds or
-/// `stop` is set; while it fails the role reports degraded.
-async fn persist<T, E: std::fmt::Display, F, Fut>(
-    what: &str,
+/// Exponential backoff (100 ms doubling up to 5 s) of one operation that must succeed
+/// before the shard goes on: while it fails the role reports degraded. The one retry loop
+/// of the shard ([`persist`], [`persist_unless`] and the projection use it).
+struct Backoff<'a> {
+    what: &'static str,
+    status: &'a EngineStatus,
+    delay: Duration,
+    failed: bool,
+}
+
+impl<'a> Backoff<'a> {
+    fn new(what: &'static str, status: &'a EngineStatus) -> Self {
+        Backoff { what, status, delay: Duration::from_millis(100), failed: false }
+    }
+
+    /// After a failure: logs it (the first time), reports degraded and waits; false when
+    /// asked to stop instead.
+    async fn wait<E: std::fmt::Display>(&mut self, error: &E, stop: &watch::Receiver<bool>) -> bool {
+        if !self.failed {
+            tracing::error!(what = self.what, %error, "failed; retrying with backoff");
+        }
+        self.failed = true;
+        self.status.degraded.store(true, Ordering::Release);
+        metrics::counter!("qt_node_retries_total", "what" => self.what).increment(1);
+        if *stop.borrow() {
+            return false;
+        }
+        tokio::time::sleep(self.delay).await;
+        self.delay = (self.delay * 2).min(Duration::from_secs(5));
+        true
+    }
+
+    fn succeeded(&self) {
+        if self.failed {
+            tracing::info!(what = self.what, "recovered");
+            self.status.degraded.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// How [`persist_unless`] ended.
+enum Persisted<T, E> {
+    Done(T),
+    /// Asked to stop while retrying.
+    Stopped,
+    /// An error retrying cannot cure.
+    Failed(E),
+}
+
+/// Retries `op` with [`Backoff`] until it succeeds, `stop` is set, or it fails with an
+/// error that `fatal` says retrying cannot cure.
+async fn persist_unless<T, E: std::fmt::Display, F, Fut>(
+    what: &'static str,
     status: &EngineStatus,
     stop: &watch::Receiver<bool>,
+    fatal: impl Fn(&E) -> bool,
     mut op: F,
-) -> Option<T>
+) -> Persisted<T, E>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
 {
-    let mut delay = Duration::from_millis(100);
-    let mut failed = false;
+    let mut backoff = Backoff::new(what, status);
     loop {
         match op().await {
             Ok(v) => {
-                if failed {
-                    tracing::info!(what, "recovered");
-                    status.degraded.store(false, Ordering::Release);
-                }
-                return Some(v);
+                backoff.succeeded();
+                return Persisted::Done(v);
             }
+            Err(e) if fatal(&e) => return Persisted::Failed(e),
             Err(e) => {
-                if !failed {
-                    tracing::error!(what, error = %e, "failed; retrying with backoff");
+                if !backoff.wait(&e, stop).await {
+                    return Persisted::Stopped;
                 }
-                failed = true;
-                status.degraded.store(true, Ordering::Release);
-                metrics::counter!("qt_node_retries_total", "what" => what.to_string()).increment(1);
-                if *stop.borrow() {
-                    return None;
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
     }
 }
 
+/// [`persist_unless`] for operations whose every error is worth retrying; None when asked
+/// to stop.
+async fn persist<T, E: std::fmt::Display, F, Fut>(
+    what: &'static str,
+    status: &EngineStatus,
+    stop: &watch::Receiver<bool>,
+    op: F,
+) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    match persist_unless(what, status, stop, |_| false, op).await {
+        Persisted::Done(v) => Some(v),
+        Persisted::Stopped | Persisted::Failed(_) => None,
+    }
+}
+
+/// Creates the shard's transactional producer and registers its `transactional.id` (the
+/// shard's name within the topic prefix, like the `orders` consumer's static membership):
+/// this fences any other process that still writes as the shard, and must happen before
+/// recovery reads the journal, so that no batch of the fenced one can commit after it.
+pub async fn claim(cfg: &NodeConfig) -> Result<Arc<BusProducer>, NodeError> {
+    let id = cfg.kafka.topic(&cfg.node.shard);
+    let producer = Arc::new(BusProducer::transactional(&cfg.kafka, &format!("{}-txn", cfg.node.shard), &id)?);
+    let timer = Instant::now();
+    producer.init_transactions().await?;
+    tracing::info!(transactional_id = %id, millis = timer.elapsed().as_millis() as u64, "matching: shard claimed");
+    Ok(producer)
+}
+
 impl Matching {
-    /// Recovers the shard (see the module contract).
+    /// Recovers the shard (see the module contract). `owner` is the shard's transactional
+    /// producer, initialised ([`claim`]); `producer` sends the replies.
     pub async fn recover(
         cfg: Arc<NodeConfig>,
         pg: &PgStore,
+        owner: Arc<BusProducer>,
         producer: Arc<BusProducer>,
         status: Arc<EngineStatus>,
     ) -> Result<(Matching, Dedup), NodeError> {
@@ -193,7 +297,7 @@ impl Matching {
         let source = cfg.node.shard.clone();
         let journal = Arc::new(KafkaJournal::new(
             &cfg.kafka,
-            producer.clone(),
+            owner.clone(),
             cfg.kafka.topic(topic::COMMANDS_MATCHING),
             cfg.node.partition,
         )?);
@@ -220,7 +324,8 @@ impl Matching {
             }
             _ => (Exchange::new(engine), None, Ingress::new()),
         };
-        let mut sink = KafkaEventSink::new(&cfg.kafka, producer.clone(), source.clone(), 0);
+        // Events went out in the same transactions as the journal: replaying publishes none.
+        let sink = KafkaEventSink::new(&cfg.kafka, owner, source.clone(), 0);
         let mut replayed = 0u64;
         let mut events = Vec::new();
         loop {
@@ -242,7 +347,6 @@ impl Matching {
                 .map(|(command, r)| Projected { command, events: &events[r.clone()] })
                 .collect();
             projector.project(&source, &items).await?;
-            sink.publish_async(&events).await?;
             replayed += batch.len() as u64;
         }
         let last_seq = journal.last_seq_async().await?.max(exchange.last_cmd_seq());
@@ -260,7 +364,7 @@ impl Matching {
         let effects = Effects {
             projector,
             reader: pg.reader(),
-            sink,
+            journal: journal.clone(),
             producer,
             status: status.clone(),
             source: source.clone(),
@@ -272,6 +376,7 @@ impl Matching {
             cfg,
             exchange,
             journal,
+            sink,
             snapshots,
             effects,
             reader: pg.reader(),
@@ -308,7 +413,7 @@ impl Matching {
         tracing::info!(commands = cmds.len(), "listing the configured markets");
         let pending: Vec<Pending> =
             cmds.into_iter().map(|cmd| Pending { env: self.envelope(cmd, None), reply: None }).collect();
-        if self.process(pending, stop).await {
+        if self.process(pending, stop).await? {
             Ok(())
         } else {
             Err(NodeError::Setup("stopped while listing markets".into()))
@@ -319,19 +424,63 @@ impl Matching {
         self.ids.envelope(cmd, meta.map(Box::new))
     }
 
-    /// Journals, applies, projects, publishes and replies to one batch. False when asked
-    /// to stop before the batch was durable (nothing of it was replied).
-    async fn process(&mut self, pending: Vec<Pending>, stop: &watch::Receiver<bool>) -> bool {
-        let Some(applied) =
-            journal_and_apply(&mut self.exchange, &mut self.ingress, &self.journal, &self.status, pending, stop).await
-        else {
-            return false;
+    /// Applies, journals with its events, projects and replies to one batch. False when
+    /// asked to stop before the batch was durable (nothing of it was replied); an error
+    /// when the shard is owned by another process now.
+    async fn process(&mut self, pending: Vec<Pending>, stop: &watch::Receiver<bool>) -> Result<bool, NodeError> {
+        let shard = Shard {
+            exchange: &mut self.exchange,
+            ingress: &mut self.ingress,
+            journal: &self.journal,
+            sink: &self.sink,
+            reader: &self.reader,
+            status: &self.status,
+            ids: &mut self.ids,
+        };
+        let applied = match apply_and_journal(shard, pending, stop).await {
+            Journaled::Done(a) => a,
+            Journaled::Stopped => return Ok(false),
+            Journaled::Lost(e) => return Err(e.into()),
         };
         if !self.effects.run(&applied, stop).await {
-            return false;
+            return Ok(false);
         }
         self.done(&applied);
-        true
+        Ok(true)
+    }
+
+    /// Whether this process still owns the shard: a transaction carrying one record that
+    /// nobody reads (a reply addressed to no intake) must commit. Asked when something
+    /// hints that another process took the shard over (the `orders` consumer was fenced
+    /// as a static member) and before an idle snapshot, so that a shard with no requests
+    /// to journal also learns it was fenced. Other failures are not conclusive (broker
+    /// away): Ok.
+    async fn check_ownership(&self) -> Result<(), qt_bus_kafka::BusError> {
+        let probe = OutRecord {
+            topic: self.cfg.kafka.topic(topic::REPLIES),
+            partition: None,
+            key: format!("ownership-probe-{}", self.source),
+            payload: b"{}".to_vec(),
+            headers: vec![],
+        };
+        match self.journal.append_with(&[], &[probe]).await {
+            Err(e) if e.is_fatal() => Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "ownership probe failed (not conclusive)");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// The hash of the shard's state (what recovery from the journal must reproduce).
+    pub fn state_hash(&self) -> String {
+        self.exchange.state_hash().to_string()
+    }
+
+    /// The sequence number of the last command applied.
+    pub fn last_seq(&self) -> u64 {
+        self.exchange.last_cmd_seq()
     }
 
     /// Book-keeping once a batch's effects are durable.
@@ -394,7 +543,7 @@ impl Matching {
     }
 
     /// Consumes `orders` until `stop`; see the module contract.
-    pub async fn run(mut self, dedup: Dedup, mut stop: watch::Receiver<bool>) -> Result<(), NodeError> {
+    pub async fn run(&mut self, dedup: Dedup, mut stop: watch::Receiver<bool>) -> Result<(), NodeError> {
         let orders = self.cfg.kafka.topic(topic::ORDERS);
         // Groups are namespaced like the topics, so that test namespaces never share one.
         let group_id = self.cfg.kafka.topic(group::ORDER_PROCESSOR);
@@ -430,9 +579,9 @@ impl Matching {
                 break;
             }
             let prev = inflight.take();
-            let Matching { cfg, exchange, journal, effects, reader, status, ids, ingress, .. } = &mut self;
+            let Matching { cfg, exchange, journal, sink, effects, reader, status, ids, ingress, .. } = &mut *self;
             let no_keys = HashSet::new();
-            let shard = Shard { exchange, ingress, journal, reader, status, ids };
+            let shard = Shard { exchange, ingress, journal, sink, reader, status, ids };
             let (durable, step) = tokio::join!(
                 async {
                     match &prev {
@@ -457,10 +606,22 @@ impl Matching {
             }
             match step {
                 Step::Stop => break,
+                Step::Abandoned => {
+                    undone = true;
+                    break;
+                }
+                Step::Lost(e) => return Err(self.lost(e)),
                 Step::Idle => {
-                    // A quiet shard snapshots what it has, so a restart replays little.
+                    // A quiet shard snapshots what it has, so a restart replays little;
+                    // only while it still owns the shard.
                     if idle_since.elapsed() > Duration::from_secs(5) && self.since_snapshot > 0 && !awaiting_batch {
+                        self.check_ownership().await.map_err(|e| self.lost(e))?;
                         self.confirmed_snapshot(&mut consumer, &mut unconfirmed).await;
+                    }
+                    // A fenced static member may mean that another process joined as the
+                    // shard: if it also took the transactional id over, stop here.
+                    if consumer.fatal_error().is_some() {
+                        self.check_ownership().await.map_err(|e| self.lost(e))?;
                     }
                     // Only here: no batch is in flight (`prev` was committed above, this
                     // step brought none), so nothing is left to commit on the old consumer.
@@ -497,7 +658,10 @@ impl Matching {
             }
         }
         if undone {
-            tracing::warn!("stopping with a batch journaled but not projected or published: no snapshot (the next start replays it)");
+            tracing::warn!(
+                "stopping with a batch applied but not journaled, or journaled but not projected: no snapshot \
+                 (the next start replays the journal)"
+            );
         } else if awaiting_batch {
             tracing::warn!("stopping with a replaced orders consumer that got no batch yet: no commit, no snapshot");
         } else {
@@ -506,6 +670,20 @@ impl Matching {
         self.status.stopped.store(true, Ordering::Release);
         tracing::info!("matching stopped");
         Ok(())
+    }
+
+    /// Another process owns the shard (or the producer can never write again): nothing
+    /// more leaves this one, no snapshot; the role stops with an error.
+    fn lost(&self, e: qt_bus_kafka::BusError) -> NodeError {
+        metrics::counter!("qt_matching_fenced_total").increment(1);
+        tracing::error!(
+            error = %e,
+            shard = %self.source,
+            "matching: the shard's transactional producer is fenced or failed fatally; stopping without \
+             projecting, replying or snapshotting anything more"
+        );
+        self.status.stopped.store(true, Ordering::Release);
+        NodeError::Lost(e.to_string())
     }
 
     /// A batch's effects are durable: hand its offsets over without waiting for the broker
@@ -547,6 +725,11 @@ async fn replace_if_fatal(
 /// What one turn of the consuming loop got.
 enum Step {
     Stop,
+    /// Asked to stop while a batch applied in memory was not journaled yet: the state must
+    /// not be snapshotted.
+    Abandoned,
+    /// The shard's producer is fenced or failed fatally ([`Matching::lost`]).
+    Lost(qt_bus_kafka::BusError),
     /// Nothing to do (no request, or consuming failed and was logged).
     Idle,
     /// A batch journaled and applied.
@@ -558,6 +741,7 @@ struct Shard<'a> {
     exchange: &'a mut Exchange,
     ingress: &'a mut Ingress,
     journal: &'a Arc<KafkaJournal>,
+    sink: &'a KafkaEventSink,
     reader: &'a PgReader,
     status: &'a EngineStatus,
     ids: &'a mut Sequencer,
@@ -565,8 +749,8 @@ struct Shard<'a> {
 
 /// Polls the next batch of `orders` requests; answers the places whose idempotency key was
 /// used before (in the read model, in this batch, or in `inflight_keys`: the batch whose
-/// effects are under way) from the stored answer; sequences, journals and applies the
-/// rest.
+/// effects are under way) from the stored answer; sequences and applies the rest and
+/// journals it with its events.
 async fn next_step(
     consumer: &mut EffectConsumer,
     batch_max: usize,
@@ -574,7 +758,8 @@ async fn next_step(
     inflight_keys: &HashSet<Key>,
     stop: &mut watch::Receiver<bool>,
 ) -> Step {
-    let Shard { exchange, ingress, journal, reader, status, ids } = shard;
+    let Shard { reader, status, .. } = &shard;
+    let (reader, status) = (*reader, *status);
     let poll = Instant::now();
     let batch = tokio::select! {
         b = consumer.next_batch(batch_max, Duration::from_millis(100)) => b,
@@ -629,14 +814,16 @@ async fn next_step(
         }
         let mut meta = req.meta.unwrap_or_default();
         meta.ingress = Some(ingress);
-        let env = ids.envelope(req.cmd, Some(Box::new(meta)));
+        let env = shard.ids.envelope(req.cmd, Some(Box::new(meta)));
         pending.push(Pending { env, reply: Some((req.corr, req.reply_to)) });
     }
     if !replayed.is_empty() {
         metrics::counter!("qt_orders_key_replayed_total").increment(replayed.len() as u64);
     }
-    let Some(mut applied) = journal_and_apply(exchange, ingress, journal, status, pending, stop).await else {
-        return Step::Stop;
+    let mut applied = match apply_and_journal(shard, pending, stop).await {
+        Journaled::Done(a) => a,
+        Journaled::Stopped => return Step::Abandoned,
+        Journaled::Lost(e) => return Step::Lost(e),
     };
     // Journaled: a redelivery of these requests from now on is a duplicate.
     consumer.mark_seen(&batch);
@@ -652,20 +839,26 @@ fn now_ns() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
-/// Journals a batch (acknowledged by all in-sync replicas), then applies it, advancing the
-/// ingress watermarks with it. None when asked to stop before the journal took it (nothing
-/// of it was applied).
-async fn journal_and_apply(
-    exchange: &mut Exchange,
-    ingress: &mut Ingress,
-    journal: &Arc<KafkaJournal>,
-    status: &EngineStatus,
-    pending: Vec<Pending>,
-    stop: &watch::Receiver<bool>,
-) -> Option<Applied> {
+/// How [`apply_and_journal`] ended.
+enum Journaled {
+    Done(Applied),
+    /// Asked to stop before the transaction committed: the batch is applied in memory
+    /// only (never visible outside), so that state must not be snapshotted.
+    Stopped,
+    /// Fenced or fatal: see [`Matching::lost`].
+    Lost(qt_bus_kafka::BusError),
+}
+
+/// Applies a batch to the exchange (collecting its events), advancing the ingress
+/// watermarks, then writes its commands (the journal) and its events in one Kafka
+/// transaction, retried (a new transaction with the same records) until it commits.
+/// Applying first is safe because nothing of the batch leaves the process before the
+/// commit (module contract).
+async fn apply_and_journal(shard: Shard<'_>, pending: Vec<Pending>, stop: &watch::Receiver<bool>) -> Journaled {
+    let Shard { exchange, ingress, journal, sink, status, .. } = shard;
     let mut applied = Applied { started: Some(Instant::now()), ..Applied::default() };
     if pending.is_empty() {
-        return Some(applied);
+        return Journaled::Done(applied);
     }
     let mut envs = Vec::with_capacity(pending.len());
     for (i, p) in pending.into_iter().enumerate() {
@@ -674,13 +867,6 @@ async fn journal_and_apply(
         }
         envs.push(p.env);
     }
-    let timer = Instant::now();
-    // The same batch (same sequence numbers) is retried: the journal skips what an
-    // uncertain earlier attempt already wrote.
-    persist("journal", status, stop, || journal.append_async(&envs)).await?;
-    metrics::histogram!("qt_journal_append_seconds").record(timer.elapsed().as_secs_f64());
-    metrics::histogram!("qt_engine_batch_commands").record(envs.len() as f64);
-    metrics::counter!("qt_engine_commands_total").increment(envs.len() as u64);
     applied.ranges.reserve(envs.len());
     for env in &envs {
         let start = applied.events.len();
@@ -688,8 +874,25 @@ async fn journal_and_apply(
         applied.ranges.push(start..applied.events.len());
         advance_ingress(ingress, env);
     }
+    let events = match sink.records(&applied.events) {
+        Ok(r) => r,
+        // Cannot happen for the engine's types; never journal a batch without its events.
+        Err(e) => return Journaled::Lost(e),
+    };
+    let timer = Instant::now();
+    let fatal = |e: &qt_bus_kafka::BusError| e.is_fatal();
+    match persist_unless("journal", status, stop, fatal, || journal.append_with(&envs, &events)).await {
+        Persisted::Done(()) => {}
+        Persisted::Stopped => return Journaled::Stopped,
+        Persisted::Failed(e) => return Journaled::Lost(e),
+    }
+    metrics::histogram!("qt_journal_append_seconds").record(timer.elapsed().as_secs_f64());
+    metrics::histogram!("qt_engine_batch_commands").record(envs.len() as f64);
+    metrics::counter!("qt_engine_commands_total").increment(envs.len() as u64);
+    metrics::counter!("qt_engine_events_total").increment(applied.events.len() as u64);
     applied.envs = envs;
-    Some(applied)
+    applied.visible_at = journal.committed_end();
+    Journaled::Done(applied)
 }
 
 /// Sends replies without waiting for their acknowledgements (so the next batch does not
@@ -756,9 +959,9 @@ async fn replayed_replies(b: &Applied, topic: &str, reader: &PgReader) -> Vec<Ou
 }
 
 impl Effects {
-    /// Projects the batch into PostgreSQL (then replies to the waiting intake processes)
-    /// and publishes its events, together; true once both are durable, false when asked
-    /// to stop before (the batch is journaled: the next start replays it).
+    /// Projects the batch into PostgreSQL, then replies to the waiting intake processes
+    /// (its events went out with its journal records); true once projected, false when
+    /// asked to stop before (the batch is journaled: the next start replays it).
     async fn run(&mut self, b: &Applied, stop: &watch::Receiver<bool>) -> bool {
         if b.envs.is_empty() {
             // Nothing to project: the replays' answers are in the read model already.
@@ -772,30 +975,32 @@ impl Effects {
             .zip(&b.ranges)
             .map(|(command, r)| Projected { command, events: &b.events[r.clone()] })
             .collect();
-        let Effects { projector, reader, sink, producer, status, source, replies_topic } = self;
+        let Effects { projector, reader, producer, status, source, replies_topic, journal } = self;
         let (status, source): (&EngineStatus, &str) = (status, source);
+        let timer = Instant::now();
         let project = async {
-            let timer = Instant::now();
-            let mut delay = Duration::from_millis(100);
-            // Not `persist`: the projector is borrowed mutably by each try.
-            loop {
-                match projector.project(source, &items).await {
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::error!(error = %e, "projection failed; retrying with backoff");
-                        status.degraded.store(true, Ordering::Release);
-                        if *stop.borrow() {
-                            // Journaled and applied: the next start replays and projects it.
-                            return false;
-                        }
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(5));
-                    }
+            // `Backoff` rather than `persist`: the projector is borrowed mutably by each try.
+            let mut backoff = Backoff::new("projection", status);
+            while let Err(e) = projector.project(source, &items).await {
+                if !backoff.wait(&e, stop).await {
+                    // Journaled and applied: the next start replays and projects it.
+                    return false;
                 }
             }
+            backoff.succeeded();
             metrics::histogram!("qt_projection_seconds").record(timer.elapsed().as_secs_f64());
-            // The command is journaled and projected: the intake may answer now, while the
-            // events go out (not awaited, so the next batch does not wait for the replies'
+            true
+        };
+        // Meanwhile: the replicas answer a query once they read up to the journal's last
+        // stable offset, so a client answered must find its command below it.
+        let visible = persist("journal visibility", status, stop, || journal.wait_visible(b.visible_at));
+        let (projected, visible) = tokio::join!(project, visible);
+        if !projected || visible.is_none() {
+            return false;
+        }
+        {
+            // The command is journaled with its events and projected: the intake may
+            // answer now (not awaited, so the next batch does not wait for the replies'
             // acknowledgements). Best effort: an intake that misses its reply answers
             // "outcome unknown" and the client's retry with the same key finds the answer.
             let mut answers: HashMap<u64, PlaceAnswer> =
@@ -826,35 +1031,8 @@ impl Effects {
             }
             replies.extend(replayed_replies(b, replies_topic, reader).await);
             send_replies(producer, replies);
-            true
-        };
-        let events = &b.events;
-        let publish = async {
-            let timer = Instant::now();
-            let mut delay = Duration::from_millis(100);
-            loop {
-                match sink.publish_async(events).await {
-                    Ok(()) => break,
-                    Err(e) => {
-                        tracing::error!(error = %e, "publishing events failed; retrying with backoff");
-                        status.degraded.store(true, Ordering::Release);
-                        if *stop.borrow() {
-                            return false;
-                        }
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(5));
-                    }
-                }
-            }
-            metrics::histogram!("qt_events_publish_seconds").record(timer.elapsed().as_secs_f64());
-            true
-        };
-        let (projected, published) = tokio::join!(project, publish);
-        if !(projected && published) {
-            return false;
         }
         status.degraded.store(false, Ordering::Release);
-        metrics::counter!("qt_engine_events_total").increment(b.events.len() as u64);
         true
     }
 }

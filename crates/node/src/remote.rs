@@ -131,6 +131,9 @@ async fn replies_consumer(cfg: &KafkaConfig, instance: &str) -> Result<StreamCon
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "latest")
+        // Replies are sent outside transactions, but the partitions may hold an ownership
+        // probe of the matching shard (never committed when the shard was fenced).
+        .set("isolation.level", "read_committed")
         .set("fetch.wait.max.ms", qt_bus_kafka::LONG_POLL_WAIT_MS)
         .set("fetch.min.bytes", "1")
         .set("socket.nagle.disable", "true");

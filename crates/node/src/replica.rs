@@ -71,6 +71,9 @@ fn consumer_config(cfg: &KafkaConfig, what: &str) -> rdkafka::ClientConfig {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
+        // The journal is written in transactions: never apply an aborted batch (a fenced
+        // shard's), and the watermarks asked for end at the last stable offset.
+        .set("isolation.level", "read_committed")
         .set("fetch.wait.max.ms", qt_bus_kafka::LONG_POLL_WAIT_MS)
         .set("socket.nagle.disable", "true")
         .set("enable.partition.eof", "false");
@@ -128,7 +131,8 @@ impl Replica {
         self.events.clone()
     }
 
-    /// The journal's high watermark (the offset after its last command).
+    /// The journal's last stable offset (the offset after its last committed transaction's
+    /// marker: the replica's consumer is `read_committed`).
     async fn high_watermark(&self) -> Result<i64, NodeError> {
         let (meta, topic, partition, timeout) = (self.meta.clone(), self.topic.clone(), self.partition, self.timeout);
         let w = tokio::task::spawn_blocking(move || meta.fetch_watermarks(&topic, partition, timeout))
@@ -190,10 +194,12 @@ async fn publish_when_projected(
 }
 
 impl Worker {
-    /// Assigns the journal partition where the state's next command should be: sequence
-    /// numbers of a shard are dense from 1, so command `s` sits at offset `s - 1` unless
-    /// retention removed the start; [`Worker::apply_record`] checks and starts over from
-    /// the beginning when the guess is wrong.
+    /// Assigns the journal partition at or before the state's next command: sequence
+    /// numbers of a shard are dense from 1 and each takes at least one offset (commit
+    /// markers and aborted records take more), so command `s` sits at offset `s - 1` or
+    /// later and every record before that offset is already applied (skipped when read).
+    /// [`Worker::apply_record`] checks and starts over from the beginning when the guess
+    /// is wrong (retention removed the start).
     fn seek_after_state(&mut self) -> Result<(), NodeError> {
         let last = self.exchange.last_cmd_seq();
         let offset = i64::try_from(last).unwrap_or(i64::MAX);
@@ -248,6 +254,7 @@ impl Worker {
                     }
                 }
             }
+            self.advance_to_position();
             if applied > 0 {
                 self.publish(std::mem::take(&mut out));
                 self.status.last_seq.store(self.exchange.last_cmd_seq(), Ordering::Relaxed);
@@ -297,6 +304,17 @@ impl Worker {
         self.exchange.apply(env, out);
         self.next_offset = offset + 1;
         true
+    }
+
+    /// Moves `next_offset` to the consumer's position: past the commit markers (and the
+    /// records of aborted transactions) that follow the last record applied, which are
+    /// never handed out but take offsets. Without it a query waiting for the last stable
+    /// offset would wait for the next batch.
+    fn advance_to_position(&mut self) {
+        let Ok(tpl) = self.consumer.position() else { return };
+        if let Some(rdkafka::Offset::Offset(o)) = tpl.find_partition(&self.topic, self.partition).map(|p| p.offset()) {
+            self.next_offset = self.next_offset.max(o);
+        }
     }
 
     fn assign_beginning(&mut self) -> Result<(), NodeError> {

@@ -86,7 +86,8 @@ async fn recovery_recognises_requests_a_snapshot_covers_beyond_the_journal_after
     let items: Vec<Projected<'_>> = applied.iter().map(|(c, e)| Projected { command: c, events: e }).collect();
     pg.projector().project(&shard, &items).await.unwrap();
 
-    let (_m, dedup) = Matching::recover(cfg, &pg, producer, Arc::new(EngineStatus::default())).await.unwrap();
+    let owner = qt_node::matching::claim(&cfg).await.unwrap();
+    let (_m, dedup) = Matching::recover(cfg, &pg, owner, producer, Arc::new(EngineStatus::default())).await.unwrap();
     assert!(dedup.is_duplicate(s, 1) && dedup.is_duplicate(s, 2), "covered by the snapshot only: {dedup:?}");
     assert!(!dedup.is_duplicate(s, 3));
     assert!(dedup.is_duplicate(t, 1) && !dedup.is_duplicate(t, 2), "the journal after the snapshot: {dedup:?}");
