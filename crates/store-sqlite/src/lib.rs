@@ -50,6 +50,7 @@ pub use snapshots::{SqliteSnapshots, SNAPSHOTS_KEPT};
 
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use writer::{Durability, Writer};
@@ -104,6 +105,9 @@ pub struct Store {
 struct Inner {
     path: PathBuf,
     checkpointer: Option<Checkpointer>,
+    /// Set by the checkpointer when the WAL outgrew its bound; the next writer to begin a
+    /// transaction catches the checkpoint up first (see `Checkpointer`).
+    wal_oversized: Arc<AtomicBool>,
 }
 
 impl Drop for Inner {
@@ -120,6 +124,13 @@ impl Store {
     /// stay off (the read model is derived; the engine has already validated every
     /// reference) and every connection gets a busy timeout.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with_wal_bound(dir, WAL_SIZE_LIMIT)
+    }
+
+    /// [`Store::open`] with the WAL size (bytes) above which the writers catch the
+    /// checkpoint up (see `Checkpointer`); tests use a small one.
+    #[doc(hidden)]
+    pub fn open_with_wal_bound(dir: &Path, wal_bound_bytes: i64) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
         let path = dir.join(DB_FILE);
         let mut conn = open_writer(&path, Durability::Full)?;
@@ -133,8 +144,9 @@ impl Store {
         }
         schema::migrate(&mut conn)?;
         conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
-        let checkpointer = Checkpointer::start(conn)?;
-        Ok(Store { inner: Arc::new(Inner { path, checkpointer: Some(checkpointer) }) })
+        let wal_oversized = Arc::new(AtomicBool::new(false));
+        let checkpointer = Checkpointer::start(conn, wal_bound_bytes, wal_oversized.clone())?;
+        Ok(Store { inner: Arc::new(Inner { path, checkpointer: Some(checkpointer), wal_oversized }) })
     }
 
     /// Path of the database file.
@@ -173,7 +185,8 @@ impl Store {
     }
 
     fn writer(&self, durability: Durability) -> Result<Writer, StoreError> {
-        Ok(Writer::new(open_writer(&self.inner.path, durability)?, durability))
+        let conn = open_writer(&self.inner.path, durability)?;
+        Ok(Writer::new(conn, durability).with_wal_bound(self.inner.wal_oversized.clone()))
     }
 
     /// A pool of read-only connections for the query side.
@@ -204,6 +217,17 @@ fn open_writer(path: &Path, durability: Durability) -> Result<Connection, StoreE
 /// machine that is about 40% of the projector's wall time. A PASSIVE checkpoint here
 /// never blocks writers or readers, and the WAL is reset by the next writer once it has
 /// been copied completely.
+///
+/// Bounded: under sustained writes that reset never came (each pass here finishes behind
+/// the frames the engine appended meanwhile) and the WAL grew without limit: 200 MB after
+/// 40 s of saturation, every page lookup searching a longer WAL index. A RESTART
+/// checkpoint from this thread does not help: it waits for the writer lock, which the
+/// engine takes again after each commit, and starves. So once the WAL holds more than the
+/// bound, this thread raises a flag and the writer, before its next transaction, runs a
+/// PASSIVE checkpoint itself ([`writer::Writer::lock_for`]): with no commit running beside
+/// it, it copies the few frames left, and the next commit starts the WAL from its
+/// beginning. That pause (a copy of ~250 ms of frames and an fsync) happens once per bound
+/// of WAL written.
 #[derive(Debug)]
 struct Checkpointer {
     stop: std::sync::mpsc::Sender<()>,
@@ -211,18 +235,24 @@ struct Checkpointer {
 }
 
 impl Checkpointer {
-    fn start(conn: Connection) -> Result<Checkpointer, StoreError> {
+    fn start(conn: Connection, bound_bytes: i64, oversized: Arc<AtomicBool>) -> Result<Checkpointer, StoreError> {
         let (stop, rx) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("qt-store-checkpoint".into())
             .spawn(move || {
+                // The file keeps the page size it was created with; a frame adds 24 bytes.
+                let page = conn.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0)).unwrap_or(PAGE_SIZE);
                 // Ends when the Store is dropped (the sender goes away) or asks to stop.
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(CHECKPOINT_INTERVAL) {
                     // A failure (a busy lock, a full disk) is retried at the next tick; the
                     // WAL only grows meanwhile, nothing is lost.
-                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    if let Ok(frames) = wal_checkpoint_passive(&conn) {
+                        if frames.saturating_mul(page + 24) > bound_bytes {
+                            oversized.store(true, Ordering::Release);
+                        }
+                    }
                 }
-                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                let _ = wal_checkpoint_passive(&conn);
             })
             .map_err(StoreError::Thread)?;
         Ok(Checkpointer { stop, thread })
@@ -232,6 +262,11 @@ impl Checkpointer {
         let _ = self.stop.send(());
         let _ = self.thread.join();
     }
+}
+
+/// `PRAGMA wal_checkpoint(PASSIVE)`: the number of frames in the WAL it saw.
+pub(crate) fn wal_checkpoint_passive(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
 }
 
 /// Settings of a pooled read-only connection.

@@ -19,6 +19,7 @@
 use crate::error::StoreError;
 use rusqlite::Connection;
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// How durably a writer connection commits.
@@ -64,12 +65,21 @@ impl DerefMut for WriterConn {
 #[derive(Clone, Debug)]
 pub(crate) struct Writer {
     inner: Arc<Mutex<WriterConn>>,
+    /// Raised by the store's checkpointer when the WAL outgrew its bound.
+    wal_oversized: Arc<AtomicBool>,
 }
 
 impl Writer {
     /// Takes `conn` as it is set up (`open_writer` sets `synchronous` to `durability`).
     pub(crate) fn new(conn: Connection, durability: Durability) -> Writer {
-        Writer { inner: Arc::new(Mutex::new(WriterConn { conn, durability })) }
+        Writer { inner: Arc::new(Mutex::new(WriterConn { conn, durability })), wal_oversized: Arc::default() }
+    }
+
+    /// Catches the checkpoint up before a transaction when `flag` is raised (the store's
+    /// checkpointer raises it; see `Checkpointer` in lib.rs for why the writer does it).
+    pub(crate) fn with_wal_bound(mut self, flag: Arc<AtomicBool>) -> Writer {
+        self.wal_oversized = flag;
+        self
     }
 
     /// The connection, as it is. Only the engine thread uses a shared writer, so the lock
@@ -79,9 +89,15 @@ impl Writer {
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The connection with `synchronous` set to `durability`.
+    /// The connection with `synchronous` set to `durability`, after catching the WAL
+    /// checkpoint up if the checkpointer asked for it (no transaction is open here).
     pub(crate) fn lock_for(&self, durability: Durability) -> Result<MutexGuard<'_, WriterConn>, StoreError> {
         let mut guard = self.lock();
+        if self.wal_oversized.swap(false, Ordering::AcqRel) {
+            // Busy (the background pass holds the checkpoint lock): its next tick raises
+            // the flag again. Anything else is left to that thread's retries too.
+            let _ = crate::wal_checkpoint_passive(&guard.conn);
+        }
         if guard.durability != durability {
             guard.conn.pragma_update(None, "synchronous", durability.pragma())?;
             guard.durability = durability;

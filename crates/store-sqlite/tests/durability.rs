@@ -261,3 +261,28 @@ fn handles_can_move_between_threads() {
     let reader = Store::open(dir.path()).unwrap().reader().unwrap();
     assert!(reader.symbols().unwrap().is_empty());
 }
+
+/// Under sustained appends a passive checkpoint always finishes behind new frames, so the
+/// WAL was never reset and grew without bound; past the bound the checkpointer restarts it.
+#[test]
+fn wal_stays_bounded_under_sustained_appends() {
+    let dir = TempDir::new("walbound");
+    let store = Store::open_with_wal_bound(dir.path(), 512 * 1024).unwrap();
+    let mut j = store.journal().unwrap();
+    let wal = dir.path().join("quanttrader.db-wal");
+    let padded = |seq: u64| {
+        let mut env = envelope(seq);
+        env.meta = Some(Box::new(CommandMeta { user_name: Some("x".repeat(900)), ..CommandMeta::default() }));
+        env
+    };
+    let (mut seq, mut largest) = (0u64, 0u64);
+    // About 96 MiB of commands, a commit (and an fsync) per 64 of them.
+    while seq < 96 * 1024 {
+        let batch: Vec<_> = (seq + 1..=seq + 64).map(padded).collect();
+        seq += 64;
+        j.append(&batch).unwrap();
+        largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+    }
+    assert_eq!(j.last_seq().unwrap(), seq);
+    assert!(largest < 24 * 1024 * 1024, "the WAL reached {largest} bytes");
+}
