@@ -3,49 +3,20 @@
 //! unless `QT_REQUIRE_SERVERS=1`. Every test uses its own topic prefix, so they run in
 //! parallel and never see each other's records.
 
+mod common;
+
+use common::{brokers, cancel, config};
 use hdrhistogram::Histogram;
 use qt_bus_kafka::{
-    ensure_topics, group, join_commands, topic, BusError, BusProducer, Dedup, EffectConsumer, KafkaConfig,
-    KafkaEventSink, KafkaJournal, OutRecord, SyncJournal,
+    ensure_topics, group, join_commands, topic, BusError, BusProducer, Dedup, EffectConsumer, KafkaEventSink,
+    KafkaJournal, OutRecord, SyncJournal,
 };
 use qt_core::{OrderId, UserId};
 use qt_engine::ports::{EventSink as _, Journal as _};
-use qt_engine::{Command, CommandEnvelope, Event, EventEnvelope};
+use qt_engine::{CommandEnvelope, Event, EventEnvelope};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn brokers(test: &str) -> Option<String> {
-    match std::env::var("KAFKA_BROKERS") {
-        Ok(b) if !b.is_empty() => Some(b),
-        _ if std::env::var("QT_REQUIRE_SERVERS").as_deref() == Ok("1") => {
-            panic!("{test}: KAFKA_BROKERS is not set and QT_REQUIRE_SERVERS=1")
-        }
-        _ => {
-            println!("SKIPPED: {test} (no KAFKA_BROKERS; run under scripts/servers/with-servers kafka -- …)");
-            None
-        }
-    }
-}
-
-/// A configuration with a topic prefix of its own (pid, time, counter).
-fn config(brokers: String) -> KafkaConfig {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    KafkaConfig {
-        topic_prefix: format!("t{}-{nanos}-{}.", std::process::id(), N.fetch_add(1, Ordering::Relaxed)),
-        ..KafkaConfig::single_broker(brokers)
-    }
-}
-
-fn cancel(seq: u64) -> CommandEnvelope {
-    CommandEnvelope::new(
-        seq,
-        1_700_000_000_000_000_000 + seq as i64,
-        Command::Cancel { user: UserId(seq % 7), order_id: OrderId(seq) },
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_are_created_with_their_settings_and_creation_is_idempotent() {

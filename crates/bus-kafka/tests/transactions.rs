@@ -4,45 +4,16 @@
 //! correct although commit and abort markers take offsets. Without a broker the tests
 //! print SKIPPED and pass, unless `QT_REQUIRE_SERVERS=1`.
 
+mod common;
+
+use common::{brokers, cancel, config};
 use qt_bus_kafka::{
     ensure_topics, header, topic, BusError, BusProducer, Dedup, EffectConsumer, KafkaConfig, KafkaJournal, OutRecord,
     TxnError,
 };
-use qt_core::{OrderId, UserId};
-use qt_engine::{Command, CommandEnvelope};
-use std::sync::atomic::{AtomicU32, Ordering};
+use qt_engine::CommandEnvelope;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn brokers(test: &str) -> Option<String> {
-    match std::env::var("KAFKA_BROKERS") {
-        Ok(b) if !b.is_empty() => Some(b),
-        _ if std::env::var("QT_REQUIRE_SERVERS").as_deref() == Ok("1") => {
-            panic!("{test}: KAFKA_BROKERS is not set and QT_REQUIRE_SERVERS=1")
-        }
-        _ => {
-            println!("SKIPPED: {test} (no KAFKA_BROKERS; run under scripts/servers/with-servers kafka -- …)");
-            None
-        }
-    }
-}
-
-fn config(brokers: String) -> KafkaConfig {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    KafkaConfig {
-        topic_prefix: format!("x{}-{nanos}-{}.", std::process::id(), N.fetch_add(1, Ordering::Relaxed)),
-        ..KafkaConfig::single_broker(brokers)
-    }
-}
-
-fn cancel(seq: u64) -> CommandEnvelope {
-    CommandEnvelope::new(
-        seq,
-        1_700_000_000_000_000_000 + seq as i64,
-        Command::Cancel { user: UserId(seq % 7), order_id: OrderId(seq) },
-    )
-}
 
 /// A record of the `events` topic sent with the batch ending at `seq`, tagged with who
 /// wrote it.

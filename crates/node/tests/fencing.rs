@@ -4,6 +4,9 @@
 //! holds one history that recovery turns into the live shard's state. Without the servers
 //! the test prints SKIPPED and passes, unless `QT_REQUIRE_SERVERS=1`.
 
+mod common;
+
+use common::{servers, unique};
 use qt_api::runtime::EngineStatus;
 use qt_bus_kafka::{ensure_topics, topic, BusProducer, KafkaConfig, KafkaJournal, OutRecord};
 use qt_core::UserId;
@@ -18,25 +21,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-
-fn servers(test: &str) -> Option<(String, String)> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    match (var("KAFKA_BROKERS"), var("DATABASE_URL")) {
-        (Some(k), Some(d)) => Some((k, d)),
-        _ if std::env::var("QT_REQUIRE_SERVERS").as_deref() == Ok("1") => {
-            panic!("{test}: KAFKA_BROKERS or DATABASE_URL is not set and QT_REQUIRE_SERVERS=1")
-        }
-        _ => {
-            println!("SKIPPED: {test} (run under scripts/servers/with-servers kafka postgres -- …)");
-            None
-        }
-    }
-}
-
-fn unique() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("f{}_{nanos}", std::process::id())
-}
 
 async fn store(url: &str, schema: String) -> PgStore {
     let pg =
@@ -111,7 +95,7 @@ async fn a_second_matching_process_fences_the_first_and_the_journal_keeps_one_hi
     else {
         return;
     };
-    let name = unique();
+    let name = unique("f");
     let kafka = KafkaConfig { topic_prefix: format!("{name}."), ..KafkaConfig::single_broker(brokers) };
     ensure_topics(&kafka).await.unwrap();
     let pg = store(&url, name.clone()).await;

@@ -3,6 +3,9 @@
 //! tests print SKIPPED and pass, unless `QT_REQUIRE_SERVERS=1`. Each test has a topic
 //! prefix and a PostgreSQL schema of its own.
 
+mod common;
+
+use common::{servers, unique};
 use qt_api::runtime::EngineStatus;
 use qt_bus_kafka::{ensure_topics, topic, BusProducer, KafkaConfig, KafkaJournal};
 use qt_core::UserId;
@@ -11,25 +14,6 @@ use qt_node::config::{NodeConfig, NodeSettings};
 use qt_node::matching::Matching;
 use qt_store_postgres::{Ingress, PgConfig, PgStore, Projected};
 use std::sync::Arc;
-
-fn servers(test: &str) -> Option<(String, String)> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    match (var("KAFKA_BROKERS"), var("DATABASE_URL")) {
-        (Some(k), Some(d)) => Some((k, d)),
-        _ if std::env::var("QT_REQUIRE_SERVERS").as_deref() == Ok("1") => {
-            panic!("{test}: KAFKA_BROKERS or DATABASE_URL is not set and QT_REQUIRE_SERVERS=1")
-        }
-        _ => {
-            println!("SKIPPED: {test} (run under scripts/servers/with-servers kafka postgres -- …)");
-            None
-        }
-    }
-}
-
-fn unique() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("t{}_{nanos}", std::process::id())
-}
 
 fn with_ingress(seq: u64, cmd: Command, ingress: Option<&str>) -> CommandEnvelope {
     let mut env = CommandEnvelope::new(seq, 1_700_000_000_000_000_000 + seq as i64, cmd);
@@ -46,7 +30,7 @@ async fn recovery_recognises_requests_a_snapshot_covers_beyond_the_journal_after
     else {
         return;
     };
-    let name = unique();
+    let name = unique("t");
     let kafka = KafkaConfig { topic_prefix: format!("{name}."), ..KafkaConfig::single_broker(brokers) };
     ensure_topics(&kafka).await.unwrap();
     let pg = PgStore::connect(&PgConfig { schema: Some(name), max_connections: 4, ..PgConfig::with_url(url) }).unwrap();
