@@ -122,7 +122,7 @@ impl Application {
         }
 
         let reader = store.reader()?;
-        let state = AppState::new(engine.clone(), reader, markets, &credentials.admin_token, &config)?;
+        let state = AppState::new(engine.clone(), reader, markets, &credentials.admin_token, &config, None)?;
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .map_err(|source| AppError::Bind { addr: config.listen.clone(), source })?;

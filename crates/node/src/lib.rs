@@ -530,12 +530,12 @@ async fn serve_api(
     };
     let engine = EngineHandle::remote(remote, replica.events(), status.clone());
     let reader = Reader::Remote(Arc::new(pg_read::PgReadModel::new(pg.reader(), tokio::runtime::Handle::current())));
-    let mut state = AppState::new(engine, reader, markets, &admin_token, &cfg.run)?;
-    state.shared_rate = Some(Arc::new(remote::RedisRateLimit::new(
+    let shared_rate = Arc::new(remote::RedisRateLimit::new(
         cache.clone(),
         cfg.run.http.rate_limit_per_second,
         cfg.run.http.rate_limit_burst,
-    )));
+    ));
+    let state = AppState::new(engine, reader, markets, &admin_token, &cfg.run, Some(shared_rate))?;
     let h = Health { parts, deps: deps_up, draining: state.draining.clone() };
     h.feed(status, own);
     let router = qt_api::http::router(state.clone(), &cfg.run);
