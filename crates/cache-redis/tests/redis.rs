@@ -9,16 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 fn redis_url(test: &str) -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ if std::env::var("QT_REQUIRE_SERVERS").as_deref() == Ok("1") => {
-            panic!("{test}: REDIS_URL is not set and QT_REQUIRE_SERVERS=1")
-        }
-        _ => {
-            println!("SKIPPED: {test} (no REDIS_URL; run under scripts/servers/with-servers redis -- …)");
-            None
-        }
-    }
+    qt_testkit::servers::server_urls(test, ["REDIS_URL"]).map(|[u]| u)
 }
 
 fn config(url: String) -> RedisConfig {

@@ -14,16 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 fn database_url(test: &str) -> Option<String> {
-    match std::env::var("DATABASE_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ if std::env::var("QT_REQUIRE_SERVERS").as_deref() == Ok("1") => {
-            panic!("{test}: DATABASE_URL is not set and QT_REQUIRE_SERVERS=1")
-        }
-        _ => {
-            println!("SKIPPED: {test} (no DATABASE_URL; run under scripts/servers/with-servers postgres -- …)");
-            None
-        }
-    }
+    qt_testkit::servers::server_urls(test, ["DATABASE_URL"]).map(|[u]| u)
 }
 
 /// A store on a fresh schema of its own, migrated.

@@ -8,6 +8,7 @@
 pub mod fixtures;
 pub mod harness;
 pub mod reference;
+pub mod servers;
 pub mod workload;
 
 pub use fixtures::{BTC, BTC_USD, ETH, ETH_USD, USD};

@@ -11,16 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// `KAFKA_BROKERS`, or None (the test skips) unless `QT_REQUIRE_SERVERS=1`.
 pub fn brokers(test: &str) -> Option<String> {
-    match std::env::var("KAFKA_BROKERS") {
-        Ok(b) if !b.is_empty() => Some(b),
-        _ if std::env::var("QT_REQUIRE_SERVERS").as_deref() == Ok("1") => {
-            panic!("{test}: KAFKA_BROKERS is not set and QT_REQUIRE_SERVERS=1")
-        }
-        _ => {
-            println!("SKIPPED: {test} (no KAFKA_BROKERS; run under scripts/servers/with-servers kafka -- …)");
-            None
-        }
-    }
+    qt_testkit::servers::server_urls(test, ["KAFKA_BROKERS"]).map(|[b]| b)
 }
 
 /// A configuration with a topic prefix of its own (pid, time, counter).
