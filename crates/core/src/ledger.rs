@@ -9,6 +9,10 @@
 //!   (including the fee account) equals deposits minus withdrawals.
 //! - No balance ever goes negative: an operation that would make one negative fails and
 //!   changes nothing.
+//! - A ledger that holds only some users (a risk shard) settles one side of a fill at a
+//!   time ([`Ledger::settle_side`]); the counterparty's side is settled by another shard. The
+//!   value in transit is booked in the clearing column, so each shard still conserves, and
+//!   the clearing columns of all shards sum to zero once both sides of every fill are in.
 
 use crate::money::{Amount, Overflow};
 use crate::order::UserId;
@@ -67,6 +71,25 @@ pub struct Ledger {
     fees: Vec<Amount>,
     /// Deposits minus withdrawals per asset.
     net_flows: Vec<i128>,
+    /// Per asset, what this ledger is owed by (positive) or owes (negative) the ledgers that
+    /// settle the other sides of its fills. Always zero when both sides settle here.
+    #[serde(default)]
+    clearing: Vec<i128>,
+}
+
+/// One side of one fill, for a ledger that holds only that side's user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SideSettlement {
+    pub user: UserId,
+    pub side: crate::order::Side,
+    pub base: AssetId,
+    pub quote: AssetId,
+    /// Base units received (buy) or delivered (sell).
+    pub base_amount: Amount,
+    /// Quote units paid (buy) or received (sell), before the fee.
+    pub quote_amount: Amount,
+    /// This side's fee in quote units; negative is a rebate.
+    pub fee: Amount,
 }
 
 impl Ledger {
@@ -76,6 +99,7 @@ impl Ledger {
             accounts: FxHashMap::default(),
             fees: vec![Amount::ZERO; assets as usize],
             net_flows: vec![0; assets as usize],
+            clearing: vec![0; assets as usize],
         }
     }
 
@@ -85,6 +109,7 @@ impl Ledger {
         self.assets += 1;
         self.fees.push(Amount::ZERO);
         self.net_flows.push(0);
+        self.clearing.push(0);
         for acc in self.accounts.values_mut() {
             acc.push(Balance::default());
         }
@@ -203,9 +228,71 @@ impl Ledger {
         Ok(())
     }
 
-    /// Sum over every account and the fee account, per asset.
+    /// Settles one side of a fill against the clearing column: a buyer pays quote (plus a
+    /// positive fee) out of its reserved quote and receives base; a seller delivers base out
+    /// of its reserved base and receives quote less its fee. Checks before it changes
+    /// anything, so a failure changes nothing.
+    pub fn settle_side(&mut self, s: &SideSettlement) -> Result<(), LedgerError> {
+        use crate::order::Side;
+        if s.base_amount.0 < 0 || s.quote_amount.0 < 0 {
+            return Err(LedgerError::NonPositive);
+        }
+        self.balance(s.user, s.base).ok_or(LedgerError::UnknownAccount)?;
+        self.balance(s.user, s.quote).ok_or(LedgerError::UnknownAccount)?;
+        let (b, q) = (s.base.0 as usize, s.quote.0 as usize);
+        // A ledger decoded from before the column existed has none yet.
+        self.clearing.resize(self.assets as usize, 0);
+        match s.side {
+            Side::Buy => {
+                let pays = s.quote_amount.checked_add(Amount(s.fee.0.max(0)))?;
+                let rebate = Amount((-s.fee.0).max(0));
+                let quote = self.slot(s.user, s.quote)?;
+                if quote.reserved < pays {
+                    return Err(LedgerError::InsufficientFunds);
+                }
+                let quote_available = quote.available.checked_add(rebate)?;
+                let base_available = self.slot(s.user, s.base)?.available.checked_add(s.base_amount)?;
+                let fees = self.fees[q].checked_add(s.fee)?;
+                let quote = self.slot(s.user, s.quote)?;
+                quote.reserved.0 -= pays.0;
+                quote.available = quote_available;
+                self.slot(s.user, s.base)?.available = base_available;
+                self.fees[q] = fees;
+                self.clearing[q] += i128::from(s.quote_amount.0);
+                self.clearing[b] -= i128::from(s.base_amount.0);
+            }
+            Side::Sell => {
+                let gets = s.quote_amount.checked_sub(s.fee)?;
+                if gets.0 < 0 {
+                    return Err(LedgerError::InsufficientFunds);
+                }
+                if self.slot(s.user, s.base)?.reserved < s.base_amount {
+                    return Err(LedgerError::InsufficientFunds);
+                }
+                let quote_available = self.slot(s.user, s.quote)?.available.checked_add(gets)?;
+                let fees = self.fees[q].checked_add(s.fee)?;
+                self.slot(s.user, s.base)?.reserved.0 -= s.base_amount.0;
+                self.slot(s.user, s.quote)?.available = quote_available;
+                self.fees[q] = fees;
+                self.clearing[b] += i128::from(s.base_amount.0);
+                self.clearing[q] -= i128::from(s.quote_amount.0);
+            }
+        }
+        Ok(())
+    }
+
+    /// Per asset, what this ledger is owed by (positive) or owes (negative) the ledgers that
+    /// settled the other sides of its fills.
+    pub fn clearing(&self) -> &[i128] {
+        &self.clearing
+    }
+
+    /// Sum over every account, the fee account and the clearing column, per asset.
     pub fn totals(&self) -> Vec<i128> {
         let mut t: Vec<i128> = self.fees.iter().map(|a| i128::from(a.0)).collect();
+        for (i, c) in self.clearing.iter().enumerate() {
+            t[i] += c;
+        }
         for acc in self.accounts.values() {
             for (i, b) in acc.iter().enumerate() {
                 t[i] += i128::from(b.available.0) + i128::from(b.reserved.0);
@@ -242,9 +329,11 @@ impl Ledger {
         v
     }
 
-    /// Rebuilds a ledger from snapshot parts.
+    /// Rebuilds a ledger from snapshot parts (of a ledger that settles both sides of its
+    /// fills, so its clearing column is zero).
     pub fn from_parts(accounts: Vec<(UserId, Vec<Balance>)>, fees: Vec<Amount>, net_flows: Vec<i128>) -> Self {
-        Ledger { assets: fees.len() as u16, accounts: accounts.into_iter().collect(), fees, net_flows }
+        let clearing = vec![0; fees.len()];
+        Ledger { assets: fees.len() as u16, accounts: accounts.into_iter().collect(), fees, net_flows, clearing }
     }
 
     pub fn fees(&self) -> &[Amount] {
@@ -285,6 +374,62 @@ mod tests {
         assert_eq!(l.balance(b, USD).unwrap().available, Amount(1_001));
         assert_eq!(l.fee_balance(USD), Amount(4));
         l.check_conservation().unwrap();
+    }
+
+    #[test]
+    fn both_sides_settled_apart_equal_one_settlement_and_clearing_sums_to_zero() {
+        use crate::order::Side;
+        let (a, b) = (UserId(1), UserId(2));
+        let fund = |l: &mut Ledger| {
+            l.open_account(a);
+            l.open_account(b);
+            l.deposit(a, USD, Amount(10_000)).unwrap();
+            l.deposit(b, BTC, Amount(50)).unwrap();
+            l.reserve(a, USD, Amount(1_010)).unwrap();
+            l.reserve(b, BTC, Amount(10)).unwrap();
+        };
+        let (mut whole, mut shard_a, mut shard_b) = (Ledger::new(2), Ledger::new(2), Ledger::new(2));
+        fund(&mut whole);
+        // Each shard holds one user; the other user's account exists but stays untouched.
+        fund(&mut shard_a);
+        fund(&mut shard_b);
+        whole
+            .settle(&Settlement {
+                buyer: a,
+                seller: b,
+                base: BTC,
+                quote: USD,
+                base_amount: Amount(10),
+                quote_amount: Amount(1_000),
+                buyer_fee: Amount(5),
+                seller_fee: Amount(-1),
+            })
+            .unwrap();
+        let side = |user, side, fee| SideSettlement {
+            user,
+            side,
+            base: BTC,
+            quote: USD,
+            base_amount: Amount(10),
+            quote_amount: Amount(1_000),
+            fee: Amount(fee),
+        };
+        shard_a.settle_side(&side(a, Side::Buy, 5)).unwrap();
+        shard_b.settle_side(&side(b, Side::Sell, -1)).unwrap();
+        assert_eq!(shard_a.balances(a), whole.balances(a));
+        assert_eq!(shard_b.balances(b), whole.balances(b));
+        assert_eq!(shard_a.fee_balance(USD).0 + shard_b.fee_balance(USD).0, whole.fee_balance(USD).0);
+        for l in [&shard_a, &shard_b] {
+            l.check_conservation().unwrap();
+        }
+        for asset in 0..2 {
+            assert_eq!(shard_a.clearing()[asset] + shard_b.clearing()[asset], 0);
+        }
+        assert_eq!(whole.clearing(), &[0, 0]);
+        // A side the reservation does not cover changes nothing.
+        let before = shard_a.clone();
+        assert_eq!(shard_a.settle_side(&side(a, Side::Buy, 5)), Err(LedgerError::InsufficientFunds));
+        assert_eq!(shard_a, before);
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod risk;
 pub mod symbol;
 
 pub use book::{BookDelta, Depth, Fill, MatchBuffers, MatchOutcome, OrderBook, Resting, StpCancel};
-pub use ledger::{Balance, Ledger, LedgerError, Settlement};
+pub use ledger::{Balance, Ledger, LedgerError, Settlement, SideSettlement};
 pub use money::{Amount, DecimalError, Overflow, Price, Qty};
 pub use order::{
     transition, CancelReason, InvalidTransition, NewOrder, OrderEvent, OrderId, OrderStatus, OrderType, RejectReason,

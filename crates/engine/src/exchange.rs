@@ -13,9 +13,10 @@
 //! - With risk disabled (benchmarks of pure matching), orders match without reservations,
 //!   settlement or limits.
 
+use crate::checks::{self, Marks, RiskQuery};
 use crate::command::{Command, CommandEnvelope};
 use crate::event::{Event, EventEnvelope};
-use qt_core::money::{bps_ceil, fee_amount};
+use qt_core::money::fee_amount;
 use qt_core::{
     transition, Amount, Asset, AssetId, CancelReason, DailyPnl, Ledger, LedgerError, MatchBuffers, NewOrder, OrderBook,
     OrderEvent, OrderId, OrderStatus, OrderType, Position, Price, Qty, RejectReason, RiskLimits, Settlement, Side,
@@ -81,6 +82,18 @@ pub struct SymbolState {
     pub buy_stops: BTreeSet<(Price, OrderId)>,
     /// Sell stops trigger when the last price falls to their stop price.
     pub sell_stops: BTreeSet<(Price, OrderId)>,
+}
+
+impl Marks for [SymbolState] {
+    fn symbol_count(&self) -> usize {
+        self.len()
+    }
+    fn spec(&self, i: usize) -> &SymbolSpec {
+        &self[i].spec
+    }
+    fn last(&self, i: usize) -> Option<Price> {
+        self[i].last_price
+    }
 }
 
 /// The whole engine state.
@@ -420,21 +433,14 @@ impl Exchange {
         self.trigger_stops(o.symbol, out);
     }
 
-    /// The price an order may trade at, worst case: what funds are reserved against (the
-    /// limit price, or the collar around the reference for market and stop-market orders).
+    /// The price an order may trade at, worst case (see [`checks::worst_price`]).
     fn worst_price(&self, o: &NewOrder) -> Result<Option<Price>, RejectReason> {
         let sym = &self.symbols[o.symbol.0 as usize];
-        let (spec, book) = (&sym.spec, &sym.book);
-        Ok(match o.order_type {
-            OrderType::Limit | OrderType::StopLimit => o.price,
-            OrderType::Market => {
-                let reference = sym.last_price.or_else(|| match o.side {
-                    Side::Buy => book.best_ask().map(|(p, _)| p),
-                    Side::Sell => book.best_bid().map(|(p, _)| p),
-                });
-                Some(spec.collar_price(reference.ok_or(RejectReason::NoLiquidity)?, o.side == Side::Buy))
-            }
-            OrderType::Stop => o.stop_price.map(|s| spec.collar_price(s, o.side == Side::Buy)),
+        checks::worst_price(o, &sym.spec, || {
+            sym.last_price.or_else(|| match o.side {
+                Side::Buy => sym.book.best_ask().map(|(p, _)| p),
+                Side::Sell => sym.book.best_bid().map(|(p, _)| p),
+            })
         })
     }
 
@@ -463,8 +469,7 @@ impl Exchange {
             }
         }
         let need = self.required_reserve(o.symbol, o.side, price, o.qty)?;
-        let spec = &self.symbols[o.symbol.0 as usize].spec;
-        let asset = if o.side == Side::Buy { spec.quote } else { spec.base };
+        let asset = checks::reserve_asset(&self.symbols[o.symbol.0 as usize].spec, o.side);
         let available = self.ledger.balance(o.user, asset).map_or(Amount::ZERO, |b| b.available);
         if need > available {
             return Err(RejectReason::InsufficientFunds);
@@ -476,54 +481,13 @@ impl Exchange {
     /// price band and minimum notional.
     fn validate_place(&self, o: &NewOrder) -> Result<(), RejectReason> {
         let sym = self.symbols.get(o.symbol.0 as usize).ok_or(RejectReason::UnknownSymbol)?;
-        let spec = &sym.spec;
         if !self.users.contains_key(&o.user) {
             return Err(RejectReason::UnknownUser);
         }
         if self.orders.contains_key(&o.order_id) {
             return Err(RejectReason::DuplicateOrderId);
         }
-        if !o.qty.is_positive() {
-            return Err(RejectReason::InvalidQuantity);
-        }
-        if o.qty < spec.min_qty {
-            return Err(RejectReason::QuantityTooSmall);
-        }
-        if o.qty > spec.max_qty {
-            return Err(RejectReason::QuantityTooLarge);
-        }
-        if o.order_type.has_limit_price() {
-            match o.price {
-                None => return Err(RejectReason::MissingPrice),
-                Some(p) if !p.is_positive() => return Err(RejectReason::InvalidPrice),
-                _ => {}
-            }
-        }
-        if o.order_type.is_stop() {
-            match o.stop_price {
-                None => return Err(RejectReason::MissingStopPrice),
-                Some(p) if !p.is_positive() => return Err(RejectReason::InvalidPrice),
-                _ => {}
-            }
-        }
-        if matches!(o.order_type, OrderType::Market | OrderType::Stop) && o.tif == TimeInForce::Gtc {
-            return Err(RejectReason::MarketOrderTif);
-        }
-        if o.post_only && (o.order_type != OrderType::Limit || o.tif != TimeInForce::Gtc) {
-            return Err(RejectReason::PostOnlyInvalid);
-        }
-        if let (Some(p), Some(last)) = (o.price, sym.last_price) {
-            if o.order_type.has_limit_price() && !spec.within_band(p, last) {
-                return Err(RejectReason::PriceOutOfBand);
-            }
-        }
-        let notional_price = o.price.or(o.stop_price).or(sym.last_price);
-        if let Some(p) = notional_price {
-            if spec.notional(p, o.qty) < i128::from(spec.min_notional.0) {
-                return Err(RejectReason::NotionalTooSmall);
-            }
-        }
-        Ok(())
+        checks::validate_shape(o, &sym.spec, sym.last_price)
     }
 
     /// The pre-trade limits of one user for an order (or the increase of one) of `qty` at
@@ -537,106 +501,13 @@ impl Exchange {
         price: Price,
         count_velocity: bool,
     ) -> Result<(), RejectReason> {
-        if self.global_kill {
-            return Err(RejectReason::KillSwitch);
-        }
-        let ts = self.cur_ts;
-        let spec = &self.symbols[symbol.0 as usize].spec;
-        let notional = spec.notional(price, qty);
-        let u = self.users.get(&user).ok_or(RejectReason::UnknownUser)?;
-        let limits = &u.limits;
-        if limits.kill_switch {
-            return Err(RejectReason::KillSwitch);
-        }
-        if limits.max_order_qty.get(&symbol).is_some_and(|m| qty > *m) {
-            return Err(RejectReason::MaxOrderQuantity);
-        }
-        if limits.max_order_notional.is_some_and(|m| notional > i128::from(m.0)) {
-            return Err(RejectReason::MaxOrderNotional);
-        }
-        let position = u.positions.get(symbol.0 as usize).copied().unwrap_or_default();
-        let projected = match side {
-            Side::Buy => position.qty.saturating_add(qty.0),
-            Side::Sell => position.qty.saturating_sub(qty.0),
-        };
-        let increases = projected.unsigned_abs() > position.qty.unsigned_abs();
-        if increases && limits.max_position.get(&symbol).is_some_and(|m| projected.unsigned_abs() > m.0.unsigned_abs())
-        {
-            return Err(RejectReason::MaxPosition);
-        }
-        if let Some(limit) = limits.daily_loss_limit {
-            let mut daily = u.daily;
-            daily.roll(ts);
-            let unrealized: i128 = u
-                .positions
-                .iter()
-                .zip(&self.symbols)
-                .filter(|(p, _)| p.qty != 0)
-                .map(|(p, s)| {
-                    let mark = s.last_price.unwrap_or_default();
-                    p.unrealized(s.spec.notional(mark, Qty(p.qty.abs())))
-                })
-                .sum();
-            if -(daily.realized + unrealized) >= i128::from(limit.0) {
-                return Err(RejectReason::DailyLossLimit);
-            }
-        }
-        if let (Some(bps), true) = (limits.max_concentration_bps, increases) {
-            let mark = self.symbols[symbol.0 as usize].last_price.unwrap_or(price);
-            let exposure = spec.notional(mark, Qty(projected.abs()));
-            let equity = self.equity_in(user, spec.quote);
-            if exposure * 10_000 > equity * i128::from(bps) {
-                return Err(RejectReason::Concentration);
-            }
-        }
-        if count_velocity {
-            if let Some(max) = limits.max_orders_per_second {
-                let u = self.users.get_mut(&user).ok_or(RejectReason::UnknownUser)?;
-                if !u.velocity.admit(ts, max) {
-                    return Err(RejectReason::Velocity);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A user's equity valued in `quote`: every balance of an asset that has a symbol
-    /// against `quote` with a last price, plus `quote` itself. Assets with no price count
-    /// as zero (conservative).
-    fn equity_in(&self, user: UserId, quote: AssetId) -> i128 {
-        let Some(balances) = self.ledger.balances(user) else { return 0 };
-        let mut equity = 0i128;
-        for (i, b) in balances.iter().enumerate() {
-            let total = i128::from(b.available.0) + i128::from(b.reserved.0);
-            if total == 0 {
-                continue;
-            }
-            if i == quote.0 as usize {
-                equity += total;
-                continue;
-            }
-            let priced = self.symbols.iter().find(|s| s.spec.base.0 as usize == i && s.spec.quote == quote);
-            if let Some(s) = priced {
-                if let Some(p) = s.last_price {
-                    equity += total * i128::from(p.0) * i128::from(s.spec.tick) / 10i128.pow(s.spec.base_scale);
-                }
-            }
-        }
-        equity
+        let query = RiskQuery { user, symbol, side, qty, price, ts: self.cur_ts, count_velocity };
+        checks::check_risk(self.global_kill, self.users.get_mut(&user), &self.ledger, &self.symbols[..], &query)
     }
 
     /// Funds an order of `qty` at worst-case `price` needs in reserve.
     fn required_reserve(&self, symbol: SymbolId, side: Side, price: Price, qty: Qty) -> Result<Amount, RejectReason> {
-        let spec = &self.symbols[symbol.0 as usize].spec;
-        match side {
-            Side::Buy => {
-                let notional = spec.notional(price, qty);
-                let fee_bps = spec.taker_fee_bps.max(spec.maker_fee_bps).max(0);
-                qt_core::money::amount_from_i128(notional + bps_ceil(notional, fee_bps))
-                    .map_err(|_| RejectReason::Overflow)
-            }
-            Side::Sell => spec.base_amount(qty).map_err(|_| RejectReason::Overflow),
-        }
+        checks::required_reserve(&self.symbols[symbol.0 as usize].spec, side, price, qty)
     }
 
     /// Brings an order's reservation from `current` to what `qty` at `price` needs;
@@ -651,11 +522,7 @@ impl Exchange {
         current: Amount,
     ) -> Result<Amount, RejectReason> {
         let need = self.required_reserve(symbol, side, price, qty)?;
-        let spec = &self.symbols[symbol.0 as usize].spec;
-        let asset = match side {
-            Side::Buy => spec.quote,
-            Side::Sell => spec.base,
-        };
+        let asset = checks::reserve_asset(&self.symbols[symbol.0 as usize].spec, side);
         if need > current {
             self.ledger
                 .reserve(user, asset, Amount(need.0 - current.0))
@@ -857,11 +724,7 @@ impl Exchange {
         let remaining = o.remaining();
         let user = o.order.user;
         if o.reserved.is_positive() {
-            let spec = &self.symbols[o.order.symbol.0 as usize].spec;
-            let asset = match o.order.side {
-                Side::Buy => spec.quote,
-                Side::Sell => spec.base,
-            };
+            let asset = checks::reserve_asset(&self.symbols[o.order.symbol.0 as usize].spec, o.order.side);
             if self.ledger.release(user, asset, o.reserved).is_ok() {
                 self.touched_balances.push((user, asset));
             }
@@ -1080,8 +943,7 @@ impl Exchange {
             // reserved per (user, asset) equals the sum of that user's order reservations
             let mut expected: FxHashMap<(UserId, AssetId), i64> = FxHashMap::default();
             for o in self.orders.values() {
-                let spec = &self.symbols[o.order.symbol.0 as usize].spec;
-                let asset = if o.order.side == Side::Buy { spec.quote } else { spec.base };
+                let asset = checks::reserve_asset(&self.symbols[o.order.symbol.0 as usize].spec, o.order.side);
                 *expected.entry((o.order.user, asset)).or_default() += o.reserved.0;
             }
             for (user, balances) in self.ledger.sorted_accounts() {

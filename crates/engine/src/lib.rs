@@ -8,6 +8,7 @@
 //!   engine never knows whether it runs all-in-one or distributed.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod checks;
 pub mod command;
 pub mod event;
 pub mod exchange;
