@@ -12,8 +12,8 @@
 use crate::exchange::UserState;
 use qt_core::money::bps_ceil;
 use qt_core::{
-    Amount, AssetId, Ledger, NewOrder, OrderType, Price, Qty, RejectReason, Side, SymbolId, SymbolSpec, TimeInForce,
-    UserId,
+    Amount, Asset, AssetId, Ledger, LedgerError, NewOrder, OrderType, Price, Qty, RejectReason, Side, SymbolId,
+    SymbolSpec, TimeInForce, UserId,
 };
 
 /// The symbols a check may value positions and balances with: spec and last price.
@@ -219,4 +219,30 @@ fn equity_in(ledger: &Ledger, marks: &(impl Marks + ?Sized), user: UserId, quote
         }
     }
     equity
+}
+
+/// The reason a client sees for a ledger operation that failed.
+pub(crate) fn ledger_reason(e: LedgerError) -> RejectReason {
+    match e {
+        LedgerError::UnknownAccount => RejectReason::UnknownUser,
+        LedgerError::UnknownAsset => RejectReason::UnknownAsset,
+        LedgerError::NonPositive => RejectReason::InvalidAmount,
+        LedgerError::Overflow => RejectReason::Overflow,
+        LedgerError::InsufficientFunds => RejectReason::InsufficientFunds,
+    }
+}
+
+/// A symbol listing is valid when its id is the next one, its spec is sound, its assets
+/// exist with the spec's scales and its name is new; both halves judge it the same way.
+pub(crate) fn symbol_is_valid<'a>(
+    spec: &SymbolSpec,
+    assets: &[Asset],
+    mut listed: impl ExactSizeIterator<Item = &'a SymbolSpec>,
+) -> bool {
+    spec.id.0 as usize == listed.len()
+        && spec.validate().is_ok()
+        && spec.base != spec.quote
+        && assets.get(spec.base.0 as usize).is_some_and(|a| a.scale == spec.base_scale)
+        && assets.get(spec.quote.0 as usize).is_some_and(|a| a.scale == spec.quote_scale)
+        && !listed.any(|s| s.name == spec.name)
 }

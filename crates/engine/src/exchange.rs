@@ -18,9 +18,9 @@ use crate::command::{Command, CommandEnvelope};
 use crate::event::{Event, EventEnvelope};
 use qt_core::money::fee_amount;
 use qt_core::{
-    transition, Amount, Asset, AssetId, CancelReason, DailyPnl, Ledger, LedgerError, MatchBuffers, NewOrder, OrderBook,
-    OrderEvent, OrderId, OrderStatus, OrderType, Position, Price, Qty, RejectReason, RiskLimits, Settlement, Side,
-    StpMode, SymbolId, SymbolSpec, TimeInForce, TradeId, UserId, VelocityWindow,
+    transition, Amount, Asset, AssetId, CancelReason, DailyPnl, Ledger, MatchBuffers, NewOrder, OrderBook, OrderEvent,
+    OrderId, OrderStatus, OrderType, Position, Price, Qty, RejectReason, RiskLimits, Settlement, Side, StpMode,
+    SymbolId, SymbolSpec, TimeInForce, TradeId, UserId, VelocityWindow,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
@@ -268,12 +268,7 @@ impl Exchange {
     }
 
     fn add_symbol(&mut self, spec: &SymbolSpec, out: &mut Vec<EventEnvelope>) {
-        let valid = spec.id.0 as usize == self.symbols.len()
-            && spec.validate().is_ok()
-            && spec.base != spec.quote
-            && self.assets.get(spec.base.0 as usize).is_some_and(|a| a.scale == spec.base_scale)
-            && self.assets.get(spec.quote.0 as usize).is_some_and(|a| a.scale == spec.quote_scale)
-            && !self.symbols.iter().any(|s| s.spec.name == spec.name);
+        let valid = checks::symbol_is_valid(spec, &self.assets, self.symbols.iter().map(|s| &s.spec));
         if !valid {
             return self.reject_cmd(out, None, None, RejectReason::InvalidSymbol);
         }
@@ -311,16 +306,7 @@ impl Exchange {
             if deposit { self.ledger.deposit(user, asset, amount) } else { self.ledger.withdraw(user, asset, amount) };
         match result {
             Ok(_) => self.touched_balances.push((user, asset)),
-            Err(e) => {
-                let reason = match e {
-                    LedgerError::UnknownAccount => RejectReason::UnknownUser,
-                    LedgerError::UnknownAsset => RejectReason::UnknownAsset,
-                    LedgerError::NonPositive => RejectReason::InvalidAmount,
-                    LedgerError::Overflow => RejectReason::Overflow,
-                    LedgerError::InsufficientFunds => RejectReason::InsufficientFunds,
-                };
-                self.reject_cmd(out, Some(user), None, reason);
-            }
+            Err(e) => self.reject_cmd(out, Some(user), None, checks::ledger_reason(e)),
         }
     }
 

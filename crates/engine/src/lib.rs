@@ -14,6 +14,7 @@ pub mod event;
 pub mod exchange;
 pub mod ports;
 pub mod replay;
+pub mod shard;
 pub mod snapshot;
 
 pub use command::{Command, CommandEnvelope, CommandMeta};
