@@ -156,7 +156,7 @@ proptest! {
             }
         }
         cluster.drain();
-        cluster.check_invariants().map_err(TestCaseError::fail)?;
+        cluster.check_invariants().map_err(|e| fail_with_trace(&cluster, e))?;
         check_event_seqs(&cluster.events)?;
         // Every deposit and withdrawal landed: the shards' totals are the whole exchange's
         // net flows (the same commands, whatever the order of their effects).

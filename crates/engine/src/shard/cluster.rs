@@ -181,8 +181,14 @@ impl Cluster {
         for m in &self.matching {
             for o in m.orders() {
                 let k = self.risk_of(o.order.user);
-                if self.risk[k].order(o.order.order_id).is_none() {
+                let Some(r) = self.risk[k].order(o.order.order_id) else {
                     return Err(format!("order {:?} open in matching, unknown to its risk shard", o.order.order_id));
+                };
+                if o.budget.is_some_and(|b| b != r.reserved) {
+                    return Err(format!(
+                        "order {:?}: budget {:?} != reserved {:?}",
+                        o.order.order_id, o.budget, r.reserved
+                    ));
                 }
             }
         }

@@ -4,10 +4,15 @@
 //! - Matching is [`crate::Exchange`]'s: price-time priority, limit/market/stop, GTC/IOC/FOK,
 //!   post-only, self-trade prevention, amend (priority kept only when the quantity goes
 //!   down), stops triggered by the last trade, oldest first.
-//! - It holds no money. Every order arrives already reserved for; what the book alone can
-//!   decide (post-only against the book of this instant, the band around the last trade) is
-//!   checked again here and refused with a `Closed { refused }` report, so the risk shard
-//!   releases the reservation.
+//! - It holds no money, but it keeps each order's budget (what its risk shard reserved for
+//!   it): every fill spends from it, and an amend is taken only if the budget plus what the
+//!   risk shard sent along covers the new version's worst case, after which the budget is
+//!   exactly that and the rest goes back. So the budget of the version in force always
+//!   covers its remaining quantity, whatever the risk shard had not seen when it sent the
+//!   amend.
+//! - What the book alone can decide (post-only against the book of this instant, the band
+//!   around the last trade) is checked again here and refused with a `Closed { refused }`
+//!   report, so the risk shard releases the reservation.
 //! - Outputs per input: events for the read model and the market-data stream, reports to
 //!   the risk shards of the users involved (in the order the events happened), and one
 //!   [`MarketUpdate`] when the last trade or the best prices of the symbol moved.
@@ -20,7 +25,7 @@ use crate::event::{Event, EventEnvelope};
 use crate::exchange::SymbolState;
 use qt_core::money::fee_amount;
 use qt_core::{
-    transition, Asset, CancelReason, Fill, MatchBuffers, NewOrder, OrderBook, OrderEvent, OrderId, OrderStatus,
+    transition, Amount, Asset, CancelReason, Fill, MatchBuffers, NewOrder, OrderBook, OrderEvent, OrderId, OrderStatus,
     OrderType, Price, Qty, RejectReason, Side, StpMode, SymbolId, SymbolSpec, TimeInForce, TradeId, UserId,
 };
 use rustc_hash::FxHashMap;
@@ -36,6 +41,9 @@ pub struct MatchOrder {
     pub price: Option<Price>,
     pub qty: Qty,
     pub waiting_stop: bool,
+    /// What is reserved for the order in its risk shard and not yet spent or handed back;
+    /// `None` when risk is off.
+    pub budget: Option<Amount>,
 }
 
 impl MatchOrder {
@@ -140,13 +148,13 @@ impl MatchingShard {
                     return;
                 }
                 match request {
-                    MatchRequest::Place { order, price } => self.place(order, *price, out),
+                    MatchRequest::Place { order, price, budget } => self.place(order, *price, *budget, out),
                     MatchRequest::Cancel { user, order_id, reason, .. } => match self.orders.get(order_id) {
                         Some(o) if o.order.user == *user => self.cancel_order(*order_id, *reason, out),
                         _ => self.reject_cmd(out, Some(*user), Some(*order_id), RejectReason::OrderNotFound),
                     },
-                    MatchRequest::Amend { user, order_id, price, qty, .. } => {
-                        self.amend(*user, *order_id, *price, *qty, out)
+                    MatchRequest::Amend { user, order_id, price, qty, extra, .. } => {
+                        self.amend(*user, *order_id, (*price, *qty), *extra, out)
                     }
                 }
                 self.report_market(symbol, out);
@@ -175,7 +183,9 @@ impl MatchingShard {
         match request {
             MatchRequest::Place { order, .. } => self.refuse_place(order, reason, out),
             MatchRequest::Cancel { user, order_id, .. } => self.reject_cmd(out, Some(*user), Some(*order_id), reason),
-            MatchRequest::Amend { user, order_id, .. } => self.refuse_amend(*user, *order_id, reason, out),
+            MatchRequest::Amend { user, order_id, extra, .. } => {
+                self.refuse_amend(*user, *order_id, reason, *extra, out)
+            }
         }
     }
 
@@ -218,15 +228,23 @@ impl MatchingShard {
         out.reports.push(MatchReport::Closed { user: o.user, order_id: o.order_id, refused: Some(reason) });
     }
 
-    fn refuse_amend(&mut self, user: UserId, order_id: OrderId, reason: RejectReason, out: &mut MatchOutput) {
+    /// Refuses an amend and hands back what was sent along with it.
+    fn refuse_amend(
+        &mut self,
+        user: UserId,
+        order_id: OrderId,
+        reason: RejectReason,
+        released: Amount,
+        out: &mut MatchOutput,
+    ) {
         self.reject_cmd(out, Some(user), Some(order_id), reason);
         let in_force = self.orders.get(&order_id).map(|o| (o.price, o.qty));
-        out.reports.push(MatchReport::AmendRefused { user, order_id, reason, in_force });
+        out.reports.push(MatchReport::AmendRefused { user, order_id, reason, in_force, released });
     }
 
     // ---- orders -----------------------------------------------------------------------
 
-    fn place(&mut self, o: &NewOrder, price: Option<Price>, out: &mut MatchOutput) {
+    fn place(&mut self, o: &NewOrder, price: Option<Price>, budget: Option<Amount>, out: &mut MatchOutput) {
         let sym = &self.symbols[o.symbol.0 as usize];
         // What the risk shard checked against reported prices, checked against the book.
         let refusal = if self.orders.contains_key(&o.order_id) {
@@ -251,6 +269,7 @@ impl MatchingShard {
             price,
             qty: o.qty,
             waiting_stop: o.order_type.is_stop(),
+            budget,
         };
         self.orders.insert(o.order_id, live);
         self.emit(out, Event::OrderAccepted { order: o.clone() });
@@ -344,8 +363,10 @@ impl MatchingShard {
     ) {
         let spec = &self.symbols[symbol.0 as usize].spec;
         let notional = spec.notional(f.price, f.qty);
-        let maker_fee = qt_core::Amount(fee_amount(notional, spec.maker_fee_bps) as i64);
-        let taker_fee = qt_core::Amount(fee_amount(notional, spec.taker_fee_bps) as i64);
+        let maker_fee = Amount(fee_amount(notional, spec.maker_fee_bps) as i64);
+        let taker_fee = Amount(fee_amount(notional, spec.taker_fee_bps) as i64);
+        let base_amount = i64::try_from(i128::from(f.qty.0) * i128::from(spec.lot)).unwrap_or(i64::MAX);
+        let quote_amount = i64::try_from(notional).unwrap_or(i64::MAX);
         let trade_id = TradeId(self.next_trade_id);
         self.next_trade_id += u64::from(self.shards);
         self.symbols[symbol.0 as usize].last_price = Some(f.price);
@@ -355,6 +376,14 @@ impl MatchingShard {
             (f.maker_user, f.maker_order, taker_side.opposite(), maker_fee),
             (taker_user, taker_order, taker_side, taker_fee),
         ] {
+            // What the risk shard takes out of the reservation when it settles this side.
+            let spent = match side {
+                Side::Buy => quote_amount.saturating_add(fee.0.max(0)),
+                Side::Sell => base_amount,
+            };
+            if let Some(budget) = self.orders.get_mut(&order_id).and_then(|o| o.budget.as_mut()) {
+                budget.0 -= spent;
+            }
             out.reports.push(MatchReport::Fill { user, order_id, symbol, side, trade_id, price, qty, fee, ts });
         }
         self.emit(
@@ -438,21 +467,24 @@ impl MatchingShard {
         self.close_order(order_id, OrderEvent::Cancel, Some(reason), out);
     }
 
+    /// Applies a new version `(price, qty)` of an order, with `extra` added to its budget.
     fn amend(
         &mut self,
         user: UserId,
         order_id: OrderId,
-        new_price: Option<Price>,
-        new_qty: Qty,
+        (new_price, qty): (Option<Price>, Qty),
+        extra: Amount,
         out: &mut MatchOutput,
     ) {
         let Some(o) = self.orders.get(&order_id).filter(|o| o.order.user == user) else {
-            return self.refuse_amend(user, order_id, RejectReason::OrderNotFound, out);
+            return self.refuse_amend(user, order_id, RejectReason::OrderNotFound, extra, out);
         };
         let (symbol, side, order_type, post_only) =
             (o.order.symbol, o.order.side, o.order.order_type, o.order.post_only);
-        let (old_price, old_qty, filled, waiting) = (o.price, o.qty, o.filled, o.waiting_stop);
-        let (price, qty) = (new_price.or(old_price), new_qty);
+        let (old_price, old_qty, filled, waiting, stop) =
+            (o.price, o.qty, o.filled, o.waiting_stop, o.order.stop_price);
+        let budget = o.budget.map(|b| Amount(b.0 + extra.0));
+        let price = new_price.or(old_price);
         let sym = &self.symbols[symbol.0 as usize];
         let moves = price != old_price || qty > old_qty;
         let refusal = if !order_type.has_limit_price() && new_price.is_some() {
@@ -475,18 +507,33 @@ impl MatchingShard {
             None
         };
         if let Some(reason) = refusal {
-            return self.refuse_amend(user, order_id, reason, out);
+            return self.refuse_amend(user, order_id, reason, extra, out);
+        }
+        // The budget must cover the new version's remaining quantity at its worst price (a
+        // stop-market order's is the collar of its stop); what it holds beyond goes back.
+        let mut released = Amount::ZERO;
+        let mut new_budget = None;
+        if let Some(budget) = budget {
+            let worst = price.or_else(|| stop.map(|s| sym.spec.collar_price(s, side == Side::Buy))).unwrap_or_default();
+            let need = match checks::required_reserve(&sym.spec, side, worst, Qty(qty.0 - filled.0)) {
+                Ok(need) if need <= budget => need,
+                Ok(_) => return self.refuse_amend(user, order_id, RejectReason::InsufficientFunds, extra, out),
+                Err(r) => return self.refuse_amend(user, order_id, r, extra, out),
+            };
+            released = Amount(budget.0 - need.0);
+            new_budget = Some(need);
         }
         let Some(o) = self.orders.get_mut(&order_id) else { return };
         let Ok(status) = transition(o.status, OrderEvent::Amend) else {
-            return self.refuse_amend(user, order_id, RejectReason::OrderNotFound, out);
+            return self.refuse_amend(user, order_id, RejectReason::OrderNotFound, extra, out);
         };
         o.status = status;
         o.price = price;
         o.qty = qty;
+        o.budget = new_budget;
         let keeps_priority = !moves;
         self.emit(out, Event::OrderAmended { order_id, user, price, qty, kept_priority: keeps_priority || waiting });
-        out.reports.push(MatchReport::Amended { user, order_id, price, qty });
+        out.reports.push(MatchReport::Amended { user, order_id, price, qty, released });
         if waiting {
             return;
         }
@@ -561,6 +608,9 @@ impl MatchingShard {
                     return Err(format!("order {:?} book/record mismatch", r.order_id));
                 }
             }
+        }
+        if let Some(o) = self.orders.values().find(|o| o.budget.is_some_and(|b| b.0 < 0)) {
+            return Err(format!("order {:?} spent more than its budget", o.order.order_id));
         }
         Ok(())
     }

@@ -11,9 +11,15 @@
 //!   order ends, is refused, or an amend is confirmed or refused) and with [`MarketUpdate`]s
 //!   (last trade, best bid and ask) to every risk shard.
 //! - A risk shard settles each side of a fill in its own ledger against a clearing column
-//!   ([`qt_core::Ledger::settle_side`]); it releases a reservation only after the matching
-//!   shard says the order ended or its amend was confirmed, so a fill it has not seen yet is
-//!   always covered.
+//!   ([`qt_core::Ledger::settle_side`]).
+//! - Each order's reservation travels with it as a budget: the matching shard knows the
+//!   fills and the version in force, so it alone decides how much of the budget an order
+//!   still needs. A risk shard adds to a budget (an amend that needs more reserves the
+//!   difference first and sends it along) but never takes from it; the matching shard
+//!   hands back what is no longer needed (on an amend, taken or refused) and a closed
+//!   order's rest. Hence an order's reservation in its risk shard is always its budget plus
+//!   what is in flight to it, and a fill never finds its budget short, however the
+//!   messages interleave.
 //! - Both halves are deterministic: each message carries the time of the input that caused
 //!   it, and each shard applies its inputs with strictly increasing sequence numbers (a
 //!   repeated one is ignored), as [`crate::Exchange`] does.
@@ -32,7 +38,7 @@ pub use matching::{MatchOrder, MatchOutput, MatchingShard};
 pub use risk::{RiskOrder, RiskOutput, RiskShard};
 
 use crate::command::Command;
-use qt_core::{CancelReason, NewOrder, OrderId, Price, Qty, RejectReason, Side, SymbolId, TradeId, UserId};
+use qt_core::{Amount, CancelReason, NewOrder, OrderId, Price, Qty, RejectReason, Side, SymbolId, TradeId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// The risk shard that owns `user` among `shards`.
@@ -50,10 +56,12 @@ pub fn matching_shard_of(symbol: SymbolId, shards: u32) -> u32 {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MatchRequest {
     /// An order that passed the risk shard. `price` is the price it may trade up to: the
-    /// limit, or for a market order the collar its funds were reserved at.
+    /// limit, or for a market order the collar its funds were reserved at. `budget` is what
+    /// was reserved for it (none when risk is off).
     Place {
         order: NewOrder,
         price: Option<Price>,
+        budget: Option<Amount>,
     },
     Cancel {
         user: UserId,
@@ -63,13 +71,14 @@ pub enum MatchRequest {
     },
     /// The whole new version of the order (the price stays `None` for orders without a
     /// limit price), so that what is in force after it does not depend on the fate of an
-    /// earlier amend. The risk shard has reserved for every version that may be in force.
+    /// earlier amend; `extra` is what the risk shard reserved on top for it.
     Amend {
         user: UserId,
         order_id: OrderId,
         symbol: SymbolId,
         price: Option<Price>,
         qty: Qty,
+        extra: Amount,
     },
 }
 
@@ -95,18 +104,25 @@ pub enum MatchReport {
         price: Price,
         qty: Qty,
         /// This side's fee in quote units; negative is a rebate.
-        fee: qt_core::Amount,
+        fee: Amount,
         /// Time of the command that traded, for the daily PnL window.
         ts: i64,
     },
     /// The order ended (filled, cancelled, expired) or was refused by the matching shard:
     /// release what is left of its reservation.
     Closed { user: UserId, order_id: OrderId, refused: Option<RejectReason> },
-    /// The amend took effect: the reservation becomes what the new order needs.
-    Amended { user: UserId, order_id: OrderId, price: Option<Price>, qty: Qty },
-    /// The amend was refused; `in_force` is the version that stays (none when the order has
-    /// ended, which its `Closed` report said already).
-    AmendRefused { user: UserId, order_id: OrderId, reason: RejectReason, in_force: Option<(Option<Price>, Qty)> },
+    /// The amend took effect; the budget is now what the new version needs, and `released`
+    /// (what it held beyond that) goes back to the user.
+    Amended { user: UserId, order_id: OrderId, price: Option<Price>, qty: Qty, released: Amount },
+    /// The amend was refused and its `extra` is `released`; `in_force` is the version that
+    /// stays (none when the order has ended, which its `Closed` report said already).
+    AmendRefused {
+        user: UserId,
+        order_id: OrderId,
+        reason: RejectReason,
+        in_force: Option<(Option<Price>, Qty)>,
+        released: Amount,
+    },
 }
 
 impl MatchReport {

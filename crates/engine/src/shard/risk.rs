@@ -4,10 +4,10 @@
 //! - A new order is checked exactly as [`crate::Exchange`] checks it ([`crate::checks`]),
 //!   with the marks the matching shards last reported instead of the book; what the
 //!   matching shard alone can know (the book at that instant) it checks again there.
-//! - Funds are reserved before the order leaves; an amend that needs more reserves the
-//!   difference before it leaves. Nothing is released before the matching shard reports:
-//!   `Closed` releases what is left; once the last amend in flight is answered (`Amended`
-//!   or `AmendRefused`), the reservation becomes what the order in force needs.
+//! - Funds are reserved before the order leaves and travel with it as its budget; an amend
+//!   that needs more reserves the difference before it leaves. Nothing is released but what
+//!   the matching shard hands back (`Amended`, `AmendRefused`) and, when it reports the
+//!   order `Closed`, what is left.
 //! - Every fill side is settled with [`qt_core::Ledger::settle_side`]; a failure (which the
 //!   worst-case reservation rules out) is counted in [`RiskShard::settle_failures`] and
 //!   changes no balance.
@@ -46,18 +46,17 @@ impl Marks for [RiskSymbol] {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RiskOrder {
     pub order: NewOrder,
-    /// Price of the latest version sent: the limit, the collar of a market order, `None` for
-    /// a stop-market order (reserved at the collar of its stop price).
+    /// Price of the version in force as far as this shard knows (the latest amend sent,
+    /// until the matching shard answers): the limit, the collar of a market order, `None`
+    /// for a stop-market order (reserved at the collar of its stop price).
     pub price: Option<Price>,
-    /// Total quantity of the latest version sent.
+    /// Total quantity, likewise.
     pub qty: Qty,
     /// Filled quantity reported so far.
     pub filled: Qty,
-    /// Funds reserved for the order now (quote for buys, base for sells).
+    /// Funds reserved for the order now (quote for buys, base for sells): its budget at the
+    /// matching shard plus what is on its way there.
     pub reserved: Amount,
-    /// Amends sent and not yet answered. While any is in flight the reservation covers the
-    /// largest of the versions and is never lowered.
-    pub amends_in_flight: u32,
 }
 
 /// The risk half of the exchange for the users of one shard.
@@ -321,13 +320,13 @@ impl RiskShard {
             }
         }
         let price = if o.order_type == OrderType::Market { worst } else { o.price };
-        let record =
-            RiskOrder { order: o.clone(), price, qty: o.qty, filled: Qty::ZERO, reserved, amends_in_flight: 0 };
+        let record = RiskOrder { order: o.clone(), price, qty: o.qty, filled: Qty::ZERO, reserved };
         self.orders.insert(o.order_id, record);
         if let Some(u) = self.users.get_mut(&o.user) {
             u.open_orders.insert(o.order_id);
         }
-        out.requests.push(MatchRequest::Place { order: o.clone(), price });
+        let budget = self.config.risk_enabled.then_some(reserved);
+        out.requests.push(MatchRequest::Place { order: o.clone(), price, budget });
     }
 
     /// The checks before risk, as the exchange makes them, with the reported marks in place
@@ -418,6 +417,7 @@ impl RiskShard {
         if let Some(r) = refusal {
             return self.reject_cmd(out, Some(user), Some(order_id), r);
         }
+        let mut extra = Amount::ZERO;
         if self.config.risk_enabled {
             // A stop-market order has no limit price: it was reserved at the collar of its
             // stop price, and stays so.
@@ -430,25 +430,21 @@ impl RiskShard {
             if let Err(r) = self.check_risk(&query) {
                 return self.reject_cmd(out, Some(user), Some(order_id), r);
             }
-            // Until the matching shard answers, the version in force may still be the old
-            // one (or that of an earlier amend in flight), and fills may come at it: the
-            // reservation covers the new version too and is not lowered.
+            // The matching shard resizes the budget once it knows the fills this shard has
+            // not seen yet; until then it may still trade at the old version, so nothing is
+            // released here.
             match self.reserve_more(user, symbol, side, worst, remaining, reserved) {
-                Ok(r) => {
-                    if let Some(o) = self.orders.get_mut(&order_id) {
-                        o.reserved = r;
-                    }
-                }
+                Ok(r) => extra = Amount(r.0 - reserved.0),
                 Err(r) => return self.reject_cmd(out, Some(user), Some(order_id), r),
             }
         }
         if let Some(o) = self.orders.get_mut(&order_id) {
-            o.amends_in_flight += 1;
+            o.reserved.0 += extra.0;
             o.price = new_price;
             o.qty = new_qty;
         }
         let price = if order_type.has_limit_price() { new_price } else { None };
-        out.requests.push(MatchRequest::Amend { user, order_id, symbol, price, qty: new_qty });
+        out.requests.push(MatchRequest::Amend { user, order_id, symbol, price, qty: new_qty, extra });
     }
 
     fn mass_cancel(&mut self, user: UserId, symbol: Option<SymbolId>, reason: CancelReason, out: &mut RiskOutput) {
@@ -482,8 +478,12 @@ impl RiskShard {
                 self.settle(user, order_id, symbol, side, price, qty, fee, ts)
             }
             MatchReport::Closed { order_id, .. } => self.close(order_id),
-            MatchReport::Amended { order_id, price, qty, .. } => self.amend_answered(order_id, Some((price, qty))),
-            MatchReport::AmendRefused { order_id, in_force, .. } => self.amend_answered(order_id, in_force),
+            MatchReport::Amended { order_id, price, qty, released, .. } => {
+                self.amend_answered(order_id, Some((price, qty)), released)
+            }
+            MatchReport::AmendRefused { order_id, in_force, released, .. } => {
+                self.amend_answered(order_id, in_force, released)
+            }
         }
     }
 
@@ -546,40 +546,18 @@ impl RiskShard {
         }
     }
 
-    /// An amend was answered, with the version now in force at the matching shard. Once no
-    /// amend is in flight that version is the only one possible, so the reservation becomes
-    /// exactly what it needs, as in the exchange.
-    fn amend_answered(&mut self, order_id: OrderId, in_force: Option<(Option<Price>, Qty)>) {
+    /// An amend was answered: the version the matching shard now has in force, and what it
+    /// handed back from the budget.
+    fn amend_answered(&mut self, order_id: OrderId, in_force: Option<(Option<Price>, Qty)>, released: Amount) {
         let Some(o) = self.orders.get_mut(&order_id) else { return };
-        o.amends_in_flight = o.amends_in_flight.saturating_sub(1);
-        if o.amends_in_flight > 0 {
-            return;
-        }
         if let Some((price, qty)) = in_force {
             o.price = price;
             o.qty = qty;
         }
-        if !self.config.risk_enabled {
-            return;
-        }
-        let (user, symbol, side, stop) = (o.order.user, o.order.symbol, o.order.side, o.order.stop_price);
-        let (price, remaining, reserved) = (o.price, Qty(o.qty.0 - o.filled.0), o.reserved);
-        let spec = &self.symbols[symbol.0 as usize].spec;
-        let worst = price.or_else(|| stop.map(|s| spec.collar_price(s, side == Side::Buy))).unwrap_or_default();
-        let Ok(need) = checks::required_reserve(spec, side, worst, remaining) else { return };
-        if need < reserved {
-            self.release(user, symbol, side, Amount(reserved.0 - need.0));
-            if let Some(o) = self.orders.get_mut(&order_id) {
-                o.reserved = need;
-            }
-        } else if need > reserved {
-            // Only rounding can bring this here: every version sent was reserved for.
-            if let Ok(r) = self.reserve_more(user, symbol, side, worst, remaining, reserved) {
-                if let Some(o) = self.orders.get_mut(&order_id) {
-                    o.reserved = r;
-                }
-            }
-        }
+        let released = Amount(released.0.clamp(0, o.reserved.0));
+        o.reserved.0 -= released.0;
+        let (user, symbol, side) = (o.order.user, o.order.symbol, o.order.side);
+        self.release(user, symbol, side, released);
     }
 
     fn release(&mut self, user: UserId, symbol: SymbolId, side: Side, amount: Amount) {
