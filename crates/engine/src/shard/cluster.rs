@@ -143,10 +143,24 @@ impl Cluster {
         true
     }
 
-    /// Applies messages until every inbox is empty.
+    /// Applies messages until every inbox is empty: each risk shard's inbox, then each
+    /// matching shard's, round after round.
     pub fn drain(&mut self) {
-        while let Some(&which) = self.ready().first() {
-            self.step(which);
+        loop {
+            let mut progressed = false;
+            for k in 0..self.risk.len() {
+                while self.step(Input::Risk(k)) {
+                    progressed = true;
+                }
+            }
+            for m in 0..self.matching.len() {
+                while self.step(Input::Matching(m)) {
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                return;
+            }
         }
     }
 
