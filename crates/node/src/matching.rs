@@ -341,11 +341,8 @@ impl Matching {
                 ranges.push(start..events.len());
                 advance_ingress(&mut ingress, env);
             }
-            let items: Vec<Projected<'_>> = batch
-                .iter()
-                .zip(&ranges)
-                .map(|(command, r)| Projected { command, events: &events[r.clone()] })
-                .collect();
+            let items: Vec<Projected<'_>> =
+                batch.iter().zip(&ranges).map(|(command, r)| Projected::of(command, &events[r.clone()])).collect();
             projector.project(&source, &items).await?;
             replayed += batch.len() as u64;
         }
@@ -969,12 +966,8 @@ impl Effects {
             send_replies(&self.producer, replies);
             return true;
         }
-        let items: Vec<Projected<'_>> = b
-            .envs
-            .iter()
-            .zip(&b.ranges)
-            .map(|(command, r)| Projected { command, events: &b.events[r.clone()] })
-            .collect();
+        let items: Vec<Projected<'_>> =
+            b.envs.iter().zip(&b.ranges).map(|(command, r)| Projected::of(command, &b.events[r.clone()])).collect();
         let Effects { projector, reader, producer, status, source, replies_topic, journal } = self;
         let (status, source): (&EngineStatus, &str) = (status, source);
         let timer = Instant::now();

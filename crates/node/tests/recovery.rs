@@ -67,7 +67,7 @@ async fn recovery_recognises_requests_a_snapshot_covers_beyond_the_journal_after
             pg.snapshots(shard.clone()).save_with_ingress(&ex.snapshot(), Some(&ingress)).await.unwrap();
         }
     }
-    let items: Vec<Projected<'_>> = applied.iter().map(|(c, e)| Projected { command: c, events: e }).collect();
+    let items: Vec<Projected<'_>> = applied.iter().map(|(c, e)| Projected::of(c, e)).collect();
     pg.projector().project(&shard, &items).await.unwrap();
 
     let owner = qt_node::matching::claim(&cfg).await.unwrap();

@@ -39,16 +39,29 @@ use crate::{to_sql, StoreError, IDEMPOTENCY_TTL_NS};
 use deadpool_postgres::{Pool, Transaction};
 use futures_util::future::try_join_all;
 use qt_core::{CancelReason, NewOrder, OrderId, OrderStatus, RejectReason, SymbolId, SymbolSpec};
-use qt_engine::{Command, CommandEnvelope, Event, EventEnvelope};
+use qt_engine::{Command, CommandEnvelope, CommandMeta, Event, EventEnvelope};
 pub use qt_store_sqlite::PlaceAnswer;
 use std::collections::{BTreeMap, HashMap};
 use tokio_postgres::types::ToSql;
 
-/// One applied command and the events it produced.
+/// One applied input of a source and the events it produced.
 #[derive(Clone, Copy, Debug)]
 pub struct Projected<'a> {
-    pub command: &'a CommandEnvelope,
+    /// The input's sequence number in its source (the high-water mark) and its time.
+    pub seq: u64,
+    pub ts: i64,
+    /// The client command the input carries out, with its intake context; none for an
+    /// input of the split engine that is not a client command (a risk shard's report of a
+    /// fill from a matching shard).
+    pub command: Option<(&'a Command, Option<&'a CommandMeta>)>,
     pub events: &'a [EventEnvelope],
+}
+
+impl<'a> Projected<'a> {
+    /// A journaled command and its events.
+    pub fn of(command: &'a CommandEnvelope, events: &'a [EventEnvelope]) -> Self {
+        Projected { seq: command.seq, ts: command.ts, command: Some((&command.cmd, command.meta.as_deref())), events }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -248,13 +261,13 @@ impl Projector {
         let mut named: Vec<(u64, OrderId)> = Vec::new();
         let result = async {
             for p in batch {
-                let seq = to_sql(p.command.seq)?;
+                let seq = to_sql(p.seq)?;
                 if seq <= last {
                     continue;
                 }
                 project_command(&tx, &mut self.specs, &mut scratch, p).await?;
-                if let Command::Cancel { order_id, .. } | Command::Amend { order_id, .. } = &p.command.cmd {
-                    named.push((p.command.seq, *order_id));
+                if let Some((Command::Cancel { order_id, .. } | Command::Amend { order_id, .. }, _)) = p.command {
+                    named.push((p.seq, *order_id));
                 }
                 last = seq;
                 applied += 1;
@@ -385,9 +398,15 @@ async fn project_command(
     scratch: &mut Scratch,
     p: &Projected<'_>,
 ) -> Result<(), StoreError> {
-    let cmd = p.command;
-    let ts = cmd.ts;
-    let seq = to_sql(cmd.seq)?;
+    let (command, meta) = match p.command {
+        Some((command, meta)) => (Some(command), meta),
+        None => (None, None),
+    };
+    let ts = p.ts;
+    let seq = to_sql(p.seq)?;
+    // A place the events neither accept nor refuse went on to a matching shard (split
+    // engine): its answer is that shard's to store.
+    let mut accepted_place = false;
     scratch.pending_fills.clear();
     let first_execution = scratch.executions.len();
     let mut rejected_place: Option<RejectReason> = None;
@@ -403,7 +422,7 @@ async fn project_command(
                 .await?;
             }
             Event::SymbolAdded { symbol } => {
-                let Command::AddSymbol(spec) = &cmd.cmd else {
+                let Some(Command::AddSymbol(spec)) = command else {
                     return Err(StoreError::Corrupt(format!("SymbolAdded {} without AddSymbol", symbol.0)));
                 };
                 tx.execute(
@@ -415,7 +434,6 @@ async fn project_command(
                 specs.insert(*symbol, spec.clone());
             }
             Event::UserCreated { user } => {
-                let meta = cmd.meta.as_deref();
                 let name = meta.and_then(|m| m.user_name.as_deref());
                 let hash = meta.and_then(|m| m.api_key_hash.as_deref());
                 tx.execute(
@@ -436,10 +454,13 @@ async fn project_command(
                 scratch.positions.insert((user.0, symbol.0), (*qty, *cost, *realized, ts));
             }
             Event::OrderAccepted { order } => {
+                if let Some(Command::Place(o)) = command {
+                    accepted_place |= o.order_id == order.order_id;
+                }
                 insert_order(scratch, new_view(order, OrderStatus::Accepted, None, ts, seq))
             }
             Event::OrderRejected { order_id, reason, .. } => {
-                if let Command::Place(o) = &cmd.cmd {
+                if let Some(Command::Place(o)) = command {
                     if o.order_id == *order_id {
                         rejected_place = Some(*reason);
                         // Written at once and kept out of the batch's map: with
@@ -501,7 +522,7 @@ async fn project_command(
                         fee: fee.0,
                         is_maker,
                         ts,
-                        cmd_seq: cmd.seq,
+                        cmd_seq: p.seq,
                     });
                     scratch.pending_fills.push((*order, notional, fee.0));
                 }
@@ -608,9 +629,9 @@ async fn project_command(
             },
         );
     }
-    if let Command::Place(o) = &cmd.cmd {
-        if let Some(key) = cmd.meta.as_deref().and_then(|m| m.idempotency_key.as_deref()) {
-            let request_hash = cmd.meta.as_deref().and_then(|m| m.request_hash.clone());
+    if let Some(Command::Place(o)) = command.filter(|_| accepted_place || rejected_place.is_some()) {
+        if let Some(key) = meta.and_then(|m| m.idempotency_key.as_deref()) {
+            let request_hash = meta.and_then(|m| m.request_hash.clone());
             let response = match rejected_place {
                 // Built from the command: with DUPLICATE_ORDER_ID the row under that id is
                 // another order, not this request's.

@@ -40,7 +40,7 @@ fn run(ex: &mut Exchange, cmds: Vec<CommandEnvelope>) -> Vec<(CommandEnvelope, V
 }
 
 fn projected(v: &[(CommandEnvelope, Vec<EventEnvelope>)]) -> Vec<Projected<'_>> {
-    v.iter().map(|(c, e)| Projected { command: c, events: e }).collect()
+    v.iter().map(|(c, e)| Projected::of(c, e)).collect()
 }
 
 /// Every read-model row as text, for before/after comparisons.

@@ -27,6 +27,13 @@ pub enum Input {
     Matching(usize),
 }
 
+/// One input a shard applied: which shard, and the input as it would be journaled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Journaled {
+    Risk(usize, Sequenced<RiskInput>),
+    Matching(usize, Sequenced<MatchInput>),
+}
+
 #[derive(Debug)]
 pub struct Cluster {
     pub risk: Vec<RiskShard>,
@@ -37,6 +44,9 @@ pub struct Cluster {
     matching_seq: Vec<u64>,
     /// Every event, tagged with the shard that emitted it, in the order they were emitted.
     pub events: Vec<(Input, EventEnvelope)>,
+    /// Every input each shard applied, in order (the journal a node writes), when built
+    /// [`Cluster::recording`].
+    pub journal: Option<Vec<Journaled>>,
     risk_out: RiskOutput,
     match_out: MatchOutput,
 }
@@ -52,9 +62,16 @@ impl Cluster {
             risk_seq: vec![0; r as usize],
             matching_seq: vec![0; m as usize],
             events: Vec::new(),
+            journal: None,
             risk_out: RiskOutput::default(),
             match_out: MatchOutput::default(),
         }
+    }
+
+    /// Keeps every input applied in [`Cluster::journal`].
+    pub fn recording(mut self) -> Self {
+        self.journal = Some(Vec::new());
+        self
     }
 
     fn risk_of(&self, user: qt_core::UserId) -> usize {
@@ -67,7 +84,7 @@ impl Cluster {
         let cmd = &env.cmd;
         let to_all_risk = |c: &mut Cluster| {
             for inbox in &mut c.risk_inbox {
-                inbox.push_back((ts, RiskInput::Command(cmd.clone())));
+                inbox.push_back((ts, RiskInput::Command { cmd: cmd.clone(), meta: env.meta.clone() }));
             }
         };
         match cmd {
@@ -87,11 +104,11 @@ impl Cluster {
             | Command::SetLimits { user, .. }
             | Command::SetKillSwitch { user: Some(user), .. } => {
                 let k = self.risk_of(*user);
-                self.risk_inbox[k].push_back((ts, RiskInput::Command(cmd.clone())));
+                self.risk_inbox[k].push_back((ts, RiskInput::Command { cmd: cmd.clone(), meta: env.meta.clone() }));
             }
             Command::Place(order) => {
                 let k = self.risk_of(order.user);
-                self.risk_inbox[k].push_back((ts, RiskInput::Command(cmd.clone())));
+                self.risk_inbox[k].push_back((ts, RiskInput::Command { cmd: cmd.clone(), meta: env.meta.clone() }));
             }
         }
     }
@@ -112,7 +129,11 @@ impl Cluster {
                 self.risk_seq[k] += 1;
                 let mut out = std::mem::take(&mut self.risk_out);
                 out.clear();
-                self.risk[k].apply(&Sequenced { seq: self.risk_seq[k], ts, input }, &mut out);
+                let input = Sequenced { seq: self.risk_seq[k], ts, input };
+                self.risk[k].apply(&input, &mut out);
+                if let Some(journal) = &mut self.journal {
+                    journal.push(Journaled::Risk(k, input));
+                }
                 let shards = self.matching.len() as u32;
                 for request in out.requests.drain(..) {
                     let m = matching_shard_of(request.symbol(), shards) as usize;
@@ -126,7 +147,11 @@ impl Cluster {
                 self.matching_seq[m] += 1;
                 let mut out = std::mem::take(&mut self.match_out);
                 out.clear();
-                self.matching[m].apply(&Sequenced { seq: self.matching_seq[m], ts, input }, &mut out);
+                let input = Sequenced { seq: self.matching_seq[m], ts, input };
+                self.matching[m].apply(&input, &mut out);
+                if let Some(journal) = &mut self.journal {
+                    journal.push(Journaled::Matching(m, input));
+                }
                 for report in out.reports.drain(..) {
                     let k = self.risk_of(report.user());
                     self.risk_inbox[k].push_back((ts, RiskInput::Report(report)));

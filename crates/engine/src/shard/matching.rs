@@ -148,7 +148,7 @@ impl MatchingShard {
                     return;
                 }
                 match request {
-                    MatchRequest::Place { order, price, budget } => self.place(order, *price, *budget, out),
+                    MatchRequest::Place { order, price, budget, .. } => self.place(order, *price, *budget, out),
                     MatchRequest::Cancel { user, order_id, reason, .. } => match self.orders.get(order_id) {
                         Some(o) if o.order.user == *user => self.cancel_order(*order_id, *reason, out),
                         _ => self.reject_cmd(out, Some(*user), Some(*order_id), RejectReason::OrderNotFound),

@@ -33,11 +33,11 @@ mod cluster;
 mod matching;
 mod risk;
 
-pub use cluster::{Cluster, Input};
+pub use cluster::{Cluster, Input, Journaled};
 pub use matching::{MatchOrder, MatchOutput, MatchingShard};
 pub use risk::{RiskOrder, RiskOutput, RiskShard};
 
-use crate::command::Command;
+use crate::command::{Command, CommandMeta};
 use qt_core::{Amount, CancelReason, NewOrder, OrderId, Price, Qty, RejectReason, Side, SymbolId, TradeId, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -58,17 +58,10 @@ pub enum MatchRequest {
     /// An order that passed the risk shard. `price` is the price it may trade up to: the
     /// limit, or for a market order the collar its funds were reserved at. `budget` is what
     /// was reserved for it (none when risk is off).
-    Place {
-        order: NewOrder,
-        price: Option<Price>,
-        budget: Option<Amount>,
-    },
-    Cancel {
-        user: UserId,
-        order_id: OrderId,
-        symbol: SymbolId,
-        reason: CancelReason,
-    },
+    Place { order: NewOrder, price: Option<Price>, budget: Option<Amount>, meta: Option<Box<CommandMeta>> },
+    /// `meta` is the client command's when it was a cancel; none when a mass cancel or a
+    /// kill switch sent it.
+    Cancel { user: UserId, order_id: OrderId, symbol: SymbolId, reason: CancelReason, meta: Option<Box<CommandMeta>> },
     /// The whole new version of the order (the price stays `None` for orders without a
     /// limit price), so that what is in force after it does not depend on the fate of an
     /// earlier amend; `extra` is what the risk shard reserved on top for it.
@@ -79,6 +72,7 @@ pub enum MatchRequest {
         price: Option<Price>,
         qty: Qty,
         extra: Amount,
+        meta: Option<Box<CommandMeta>>,
     },
 }
 
@@ -87,6 +81,20 @@ impl MatchRequest {
         match self {
             MatchRequest::Place { order, .. } => order.symbol,
             MatchRequest::Cancel { symbol, .. } | MatchRequest::Amend { symbol, .. } => *symbol,
+        }
+    }
+
+    /// The client command this request carries out, with its intake context: what the
+    /// read model and the replies of a matching shard are made from.
+    pub fn command(&self) -> (Command, Option<&CommandMeta>) {
+        match self {
+            MatchRequest::Place { order, meta, .. } => (Command::Place(order.clone()), meta.as_deref()),
+            MatchRequest::Cancel { user, order_id, meta, .. } => {
+                (Command::Cancel { user: *user, order_id: *order_id }, meta.as_deref())
+            }
+            MatchRequest::Amend { user, order_id, price, qty, meta, .. } => {
+                (Command::Amend { user: *user, order_id: *order_id, price: *price, qty: Some(*qty) }, meta.as_deref())
+            }
         }
     }
 }
@@ -156,7 +164,11 @@ impl MarketUpdate {
 /// What a risk shard consumes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RiskInput {
-    Command(Command),
+    /// A client command with its intake context (passed on with the orders it sends).
+    Command {
+        cmd: Command,
+        meta: Option<Box<CommandMeta>>,
+    },
     Report(MatchReport),
     Market(MarketUpdate),
 }

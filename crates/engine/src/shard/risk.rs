@@ -14,7 +14,7 @@
 
 use super::{MarketUpdate, MatchReport, MatchRequest, RiskInput, Sequenced};
 use crate::checks::{self, Marks, RiskQuery};
-use crate::command::Command;
+use crate::command::{Command, CommandMeta};
 use crate::event::{Event, EventEnvelope};
 use crate::exchange::{EngineConfig, UserState};
 use qt_core::{
@@ -78,6 +78,7 @@ pub struct RiskShard {
     touched_positions: Vec<(UserId, SymbolId)>,
     cur_seq: u64,
     cur_ts: i64,
+    cur_meta: Option<Box<CommandMeta>>,
 }
 
 /// What one input made a risk shard say.
@@ -112,6 +113,7 @@ impl RiskShard {
             touched_positions: Vec::new(),
             cur_seq: 0,
             cur_ts: 0,
+            cur_meta: None,
         }
     }
 
@@ -151,7 +153,11 @@ impl RiskShard {
         self.cur_seq = input.seq;
         self.cur_ts = input.ts;
         match &input.input {
-            RiskInput::Command(cmd) => self.command(cmd, out),
+            RiskInput::Command { cmd, meta } => {
+                self.cur_meta.clone_from(meta);
+                self.command(cmd, out);
+                self.cur_meta = None;
+            }
             RiskInput::Report(report) => self.report(report),
             RiskInput::Market(update) => {
                 if let Some(s) = self.symbols.get_mut(update.symbol.0 as usize) {
@@ -178,6 +184,7 @@ impl RiskShard {
                         order_id: *order_id,
                         symbol,
                         reason: CancelReason::User,
+                        meta: self.cur_meta.clone(),
                     });
                 }
                 _ => self.reject_cmd(out, Some(*user), Some(*order_id), RejectReason::OrderNotFound),
@@ -326,7 +333,7 @@ impl RiskShard {
             u.open_orders.insert(o.order_id);
         }
         let budget = self.config.risk_enabled.then_some(reserved);
-        out.requests.push(MatchRequest::Place { order: o.clone(), price, budget });
+        out.requests.push(MatchRequest::Place { order: o.clone(), price, budget, meta: self.cur_meta.clone() });
     }
 
     /// The checks before risk, as the exchange makes them, with the reported marks in place
@@ -444,7 +451,8 @@ impl RiskShard {
             o.qty = new_qty;
         }
         let price = if order_type.has_limit_price() { new_price } else { None };
-        out.requests.push(MatchRequest::Amend { user, order_id, symbol, price, qty: new_qty, extra });
+        let meta = self.cur_meta.clone();
+        out.requests.push(MatchRequest::Amend { user, order_id, symbol, price, qty: new_qty, extra, meta });
     }
 
     fn mass_cancel(&mut self, user: UserId, symbol: Option<SymbolId>, reason: CancelReason, out: &mut RiskOutput) {
@@ -465,7 +473,7 @@ impl RiskShard {
         for id in ids {
             if let Some(o) = self.orders.get(id) {
                 let (user, symbol) = (o.order.user, o.order.symbol);
-                out.requests.push(MatchRequest::Cancel { user, order_id: *id, symbol, reason });
+                out.requests.push(MatchRequest::Cancel { user, order_id: *id, symbol, reason, meta: None });
             }
         }
     }
