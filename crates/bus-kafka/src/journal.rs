@@ -1,5 +1,6 @@
 //! [`KafkaJournal`]: one partition of a command topic as the durable command log of a
-//! matching shard (the engine's [`Journal`] port).
+//! matching shard (the engine's [`Journal`] port), or of any record type with a sequence
+//! number ([`JournalRecord`]: the inputs of a shard of the split engine).
 //!
 //! Contract:
 //! - `append` sends the batch to the journal's partition, each record keyed by its
@@ -38,7 +39,7 @@
 
 use crate::producer::{BusProducer, OutRecord};
 use crate::{header, header_u64, BusError, KafkaConfig, TxnError};
-use qt_engine::ports::Journal;
+use qt_engine::ports::{Journal, JournalRecord};
 use qt_engine::{CommandEnvelope, EventEnvelope};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -67,8 +68,8 @@ enum TxnState {
     Committing(u64),
 }
 
-/// The durable command log of one shard: one partition of a topic.
-pub struct KafkaJournal {
+/// The durable log of one shard: one partition of a topic.
+pub struct KafkaJournal<T: JournalRecord = CommandEnvelope> {
     topic: String,
     partition: i32,
     source: String,
@@ -79,9 +80,10 @@ pub struct KafkaJournal {
     /// The offset after the last journal record of the last committed transaction.
     committed_end: Mutex<i64>,
     timeout: Duration,
+    record: std::marker::PhantomData<fn() -> T>,
 }
 
-impl std::fmt::Debug for KafkaJournal {
+impl<T: JournalRecord> std::fmt::Debug for KafkaJournal<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaJournal")
             .field("topic", &self.topic)
@@ -91,17 +93,17 @@ impl std::fmt::Debug for KafkaJournal {
     }
 }
 
-struct Rec {
+struct Rec<T> {
     offset: i64,
     seq: u64,
-    cmd: CommandEnvelope,
+    cmd: T,
 }
 
 /// How long one poll of a probe waits at most (it returns as soon as a record or the
 /// partition's end arrives).
 const PROBE_POLL: Duration = Duration::from_millis(50);
 
-impl KafkaJournal {
+impl<T: JournalRecord> KafkaJournal<T> {
     /// The journal of `partition` of `topic` (a full topic name, prefix included).
     pub fn new(
         cfg: &KafkaConfig,
@@ -137,6 +139,7 @@ impl KafkaJournal {
             txn: Mutex::new(TxnState::Ready),
             committed_end: Mutex::new(0),
             timeout: cfg.request_timeout(),
+            record: std::marker::PhantomData,
         })
     }
 
@@ -165,14 +168,14 @@ impl KafkaJournal {
     }
 
     /// Appends a batch durably (see the module contract).
-    pub async fn append_async(self: &Arc<Self>, batch: &[CommandEnvelope]) -> Result<(), BusError> {
+    pub async fn append_async(self: &Arc<Self>, batch: &[T]) -> Result<(), BusError> {
         self.append_with(batch, &[]).await
     }
 
     /// Appends a batch and `with` (records of other topics: the batch's events) in one
     /// transaction; `with` needs a transactional producer. Retry a failure with the same
     /// arguments (module contract).
-    pub async fn append_with(self: &Arc<Self>, batch: &[CommandEnvelope], with: &[OutRecord]) -> Result<(), BusError> {
+    pub async fn append_with(self: &Arc<Self>, batch: &[T], with: &[OutRecord]) -> Result<(), BusError> {
         if self.producer.transactional_id().is_some() {
             return self.append_txn(batch, with).await;
         }
@@ -183,24 +186,20 @@ impl KafkaJournal {
     }
 
     /// The journal records of `batch`, checking that it follows `last`.
-    fn records(&self, batch: &[CommandEnvelope], last: u64, skip_known: bool) -> Result<Vec<OutRecord>, BusError> {
+    fn records(&self, batch: &[T], last: u64, skip_known: bool) -> Result<Vec<OutRecord>, BusError> {
         let mut prev = last;
         let mut records = Vec::with_capacity(batch.len());
         for c in batch {
-            if c.seq <= last && skip_known {
+            let seq = c.seq();
+            if seq <= last && skip_known {
                 continue;
             }
-            if c.seq <= prev {
-                return Err(BusError::OutOfOrder { last: prev, got: c.seq });
+            if seq <= prev {
+                return Err(BusError::OutOfOrder { last: prev, got: seq });
             }
-            prev = c.seq;
-            let mut r = OutRecord::sequenced(
-                self.topic.clone(),
-                c.seq.to_string(),
-                serde_json::to_vec(c)?,
-                &self.source,
-                c.seq,
-            );
+            prev = seq;
+            let mut r =
+                OutRecord::sequenced(self.topic.clone(), seq.to_string(), serde_json::to_vec(c)?, &self.source, seq);
             r.partition = Some(self.partition);
             records.push(r);
         }
@@ -215,7 +214,7 @@ impl KafkaJournal {
     }
 
     /// One transaction: begin, send the batch and `with`, commit (module contract).
-    async fn append_txn(self: &Arc<Self>, batch: &[CommandEnvelope], with: &[OutRecord]) -> Result<(), BusError> {
+    async fn append_txn(self: &Arc<Self>, batch: &[T], with: &[OutRecord]) -> Result<(), BusError> {
         if batch.is_empty() && with.is_empty() {
             return Ok(());
         }
@@ -224,7 +223,7 @@ impl KafkaJournal {
             // call carries (usually the same batch again, then done).
             TxnState::Committing(pending) => {
                 self.commit(pending).await?;
-                if batch.last().map(|c| c.seq) == Some(pending) {
+                if batch.last().map(JournalRecord::seq) == Some(pending) {
                     return Ok(());
                 }
             }
@@ -233,7 +232,7 @@ impl KafkaJournal {
         }
         let last = self.known_last().await?;
         // A transaction without commands (an ownership probe) leaves the tail where it is.
-        let end = batch.last().map_or(last, |c| c.seq);
+        let end = batch.last().map_or(last, JournalRecord::seq);
         let mut records = self.records(batch, last, false)?;
         records.extend_from_slice(with);
         if let Err(e) = self.producer.begin_transaction().await {
@@ -326,11 +325,11 @@ impl KafkaJournal {
     }
 
     /// A non-transactional append (module contract).
-    async fn append_plain(self: &Arc<Self>, batch: &[CommandEnvelope]) -> Result<(), BusError> {
+    async fn append_plain(self: &Arc<Self>, batch: &[T]) -> Result<(), BusError> {
         let recovering = matches!(self.tail(), Tail::Uncertain);
         let last = self.known_last().await?;
         let records = self.records(batch, last, recovering)?;
-        let end = batch.last().map_or(last, |c| c.seq).max(last);
+        let end = batch.last().map_or(last, JournalRecord::seq).max(last);
         if records.is_empty() {
             self.set_tail(Tail::Known(last));
             return Ok(());
@@ -348,7 +347,7 @@ impl KafkaJournal {
     }
 
     /// Commands with `seq >= from`, at most `max`, in order.
-    pub async fn read_from_async(self: &Arc<Self>, from: u64, max: usize) -> Result<Vec<CommandEnvelope>, BusError> {
+    pub async fn read_from_async(self: &Arc<Self>, from: u64, max: usize) -> Result<Vec<T>, BusError> {
         let me = Arc::clone(self);
         tokio::task::spawn_blocking(move || me.read_from_blocking(from, max))
             .await
@@ -362,7 +361,7 @@ impl KafkaJournal {
     }
 
     /// `read_from` on the calling thread (it blocks on network I/O).
-    pub fn read_from_blocking(&self, from: u64, max: usize) -> Result<Vec<CommandEnvelope>, BusError> {
+    pub fn read_from_blocking(&self, from: u64, max: usize) -> Result<Vec<T>, BusError> {
         if max == 0 {
             return Ok(vec![]);
         }
@@ -470,7 +469,7 @@ impl KafkaJournal {
     }
 
     /// The first data record at or after `offset` and below `end`, if any.
-    fn fetch_at(&self, reader: &BaseConsumer, offset: i64, end: i64) -> Result<Option<Rec>, BusError> {
+    fn fetch_at(&self, reader: &BaseConsumer, offset: i64, end: i64) -> Result<Option<Rec<T>>, BusError> {
         let mut found = None;
         self.scan(reader, offset, end, |rec| {
             found = Some(rec);
@@ -488,7 +487,7 @@ impl KafkaJournal {
         reader: &BaseConsumer,
         start: i64,
         end: i64,
-        mut take: impl FnMut(Rec) -> bool,
+        mut take: impl FnMut(Rec<T>) -> bool,
     ) -> Result<(), BusError> {
         if start >= end {
             return Ok(());
@@ -520,7 +519,7 @@ impl KafkaJournal {
         }
     }
 
-    fn decode(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> Result<Rec, BusError> {
+    fn decode(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> Result<Rec<T>, BusError> {
         let bad = |what: String| BusError::BadRecord {
             topic: self.topic.clone(),
             partition: self.partition,
@@ -528,10 +527,10 @@ impl KafkaJournal {
             what,
         };
         let seq = header_u64(m.headers(), header::SEQ).ok_or_else(|| bad("no qt-seq header".into()))?;
-        let cmd: CommandEnvelope = serde_json::from_slice(m.payload().unwrap_or_default())
-            .map_err(|e| bad(format!("not a command envelope: {e}")))?;
-        if cmd.seq != seq {
-            return Err(bad(format!("qt-seq {seq} but envelope seq {}", cmd.seq)));
+        let cmd: T = serde_json::from_slice(m.payload().unwrap_or_default())
+            .map_err(|e| bad(format!("not a journal record of this log: {e}")))?;
+        if cmd.seq() != seq {
+            return Err(bad(format!("qt-seq {seq} but record seq {}", cmd.seq())));
         }
         Ok(Rec { offset: m.offset(), seq, cmd })
     }

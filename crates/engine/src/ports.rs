@@ -16,7 +16,27 @@
 use crate::command::CommandEnvelope;
 use crate::event::EventEnvelope;
 use crate::snapshot::Snapshot;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::convert::Infallible;
+
+/// A record of a durable log, ordered by its sequence number: a command of the whole
+/// exchange, or an input of a shard of the split engine ([`crate::shard::Sequenced`]).
+pub trait JournalRecord: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
+    fn seq(&self) -> u64;
+}
+
+impl JournalRecord for CommandEnvelope {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+impl<T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static> JournalRecord for crate::shard::Sequenced<T> {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+}
 
 pub trait Journal {
     type Error: std::error::Error + Send + Sync + 'static;

@@ -10,7 +10,7 @@ use common::{servers, unique};
 use qt_api::runtime::EngineStatus;
 use qt_bus_kafka::{ensure_topics, topic, BusProducer, KafkaConfig, KafkaJournal, OutRecord};
 use qt_core::UserId;
-use qt_engine::Command;
+use qt_engine::{Command, CommandEnvelope};
 use qt_node::config::{NodeConfig, NodeSettings};
 use qt_node::matching::{claim, Matching};
 use qt_node::wire::OrderRequest;
@@ -125,7 +125,9 @@ async fn a_second_matching_process_fences_the_first_and_the_journal_keeps_one_hi
     ended.unwrap();
 
     // One history: dense sequence numbers, each request journaled once.
-    let reader = Arc::new(KafkaJournal::new(&kafka, intake.clone(), kafka.topic(topic::COMMANDS_MATCHING), 0).unwrap());
+    let reader = Arc::new(
+        KafkaJournal::<CommandEnvelope>::new(&kafka, intake.clone(), kafka.topic(topic::COMMANDS_MATCHING), 0).unwrap(),
+    );
     let journal = reader.read_from_async(1, 100_000).await.unwrap();
     let seqs: Vec<u64> = journal.iter().map(|c| c.seq).collect();
     assert_eq!(seqs, (1..=live.last_seq()).collect::<Vec<_>>());
